@@ -1,0 +1,40 @@
+# dinosr-espnet: `make install`, `make test`, `make demo`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+KENLM := tools/kenlm
+PYTEST_ARGS ?=
+
+.PHONY: install python-env debian-packages kenlm test demo clean help
+
+help:
+	@echo "make install  - venv (.venv) with pinned deps, Debian packages, KenLM lmplz/build_binary in $(KENLM)"
+	@echo "make test     - install, then run the test suite"
+	@echo "make demo     - install, then run the synthetic-corpus recipe, stages 1-7, on CPU"
+
+install: python-env debian-packages kenlm
+
+# The stamp depends on setup.py, so a second `make install` does nothing unless the pins changed.
+python-env: $(VENV)/.installed
+$(VENV)/.installed: setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=23"
+	$(PIP) install -e '.[test]'
+	touch $@
+
+debian-packages:
+	utils/install_debian_packages.sh
+
+kenlm: python-env debian-packages
+	utils/build_kenlm.sh $(PIP) $(KENLM)
+
+test: install
+	OMP_NUM_THREADS=2 $(PY) -m pytest tests $(PYTEST_ARGS)
+
+demo: install
+	cd egs/synth/dinosr1 && ./run.sh --stage 1 --stop_stage 7
+
+clean:
+	rm -rf $(VENV) tools *.egg-info

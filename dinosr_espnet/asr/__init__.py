@@ -1,0 +1,1 @@
+"""ESPnet-facing adapters for ASR fine-tuning (the DinoSR encoder)."""

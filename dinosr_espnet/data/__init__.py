@@ -1,0 +1,1 @@
+"""LibriSpeech / Libri-light preparation and the synthetic LibriSpeech-format corpus."""

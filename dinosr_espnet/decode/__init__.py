@@ -1,0 +1,1 @@
+"""Lexicon + n-gram CTC decoding, LM building, LM-weight search and scoring."""

@@ -1,0 +1,1 @@
+"""Pure PyTorch DinoSR building blocks. Nothing here imports ESPnet."""

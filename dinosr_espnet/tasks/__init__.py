@@ -1,0 +1,1 @@
+"""ESPnet AbsTask subclasses (DinoSR pre-training) and their collate functions."""

@@ -1,0 +1,44 @@
+"""dinosr-espnet: DinoSR self-supervised speech pre-training as an ESPnet plug-in.
+
+Every Python dependency of the project is pinned here and only here.
+"""
+from setuptools import find_packages, setup
+
+# torch 2.12.1 is the newest torch whose metadata allows espnet's setuptools<74 pin;
+# torchaudio 2.11.0 declares no torch pin and runs on it (toolchain_facts section 2).
+INSTALL_REQUIRES = [
+    "torch==2.12.1",
+    "torchaudio==2.11.0",
+    "espnet==202511",
+    "matplotlib",
+    "tensorboard",
+    "sentencepiece",
+    "kaldiio",
+    "soundfile",
+    "pyyaml",
+    "sacrebleu",
+    "flashlight-text==0.0.7",
+    "camel-kenlm",
+    "jiwer",
+    "editdistance",
+    "numpy",
+]
+
+EXTRAS_REQUIRE = {
+    "test": ["pytest", "pytest-timeout"],
+    # Hugging Face's Data2VecAudioModel is the independent reference the benchmark compares with.
+    "bench": ["transformers"],
+}
+
+setup(
+    name="dinosr_espnet",
+    version="0.1.0",
+    description="DinoSR (arXiv 2305.10005) pre-training, CTC fine-tuning and LM decoding as ESPnet recipes",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["dinosr_espnet", "dinosr_espnet.*"]),
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    license="Apache-2.0",
+)
