@@ -1,0 +1,131 @@
+"""The one configuration object of the DinoSR model (frozen dataclass, official defaults).
+
+Every field's default is the official ``config/base.yaml`` value, or the fairseq default that
+the yaml leaves implicit (spec section 2.2). ``dinosr_base()`` and ``dinosr_tiny()`` are the two
+factories; ``from_dict``/``to_dict`` translate to and from YAML-safe dictionaries.
+"""
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, Optional, Tuple
+
+ConvLayers = Tuple[Tuple[int, int, int], ...]
+
+BASE_CONV_FEATURE_LAYERS: ConvLayers = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+
+
+def _field(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class DinoSRConfig:
+    """Hyper-parameters of the DinoSR student, teacher, codebooks and loss (defaults: Base)."""
+
+    # --- CNN front end ---------------------------------------------------------------------
+    conv_feature_layers: ConvLayers = _field(
+        BASE_CONV_FEATURE_LAYERS, "CNN blocks as (channels, kernel, stride); official: 512ch x 7, stride 320")
+    conv_bias: bool = _field(False, "bias in the CNN convolutions (official: False)")
+    feature_grad_mult: float = _field(
+        1.0, "gradient scale into the CNN (1.0 in DinoSR pre-training; 0 runs the CNN without gradient)")
+    normalize_waveform: bool = _field(
+        True, "standardise each waveform to zero mean / unit variance over its valid samples (task.normalize)")
+    # --- Transformer -----------------------------------------------------------------------
+    encoder_embed_dim: int = _field(768, "model dimension D")
+    encoder_layers: int = _field(12, "number of post-LN Transformer layers")
+    encoder_attention_heads: int = _field(12, "attention heads")
+    encoder_ffn_embed_dim: int = _field(3072, "feed-forward inner dimension")
+    dropout: float = _field(0.1, "dropout after the positional block, attention output and FFN output")
+    attention_dropout: float = _field(0.1, "dropout on attention weights")
+    activation_dropout: float = _field(0.0, "dropout after the FFN activation")
+    encoder_layerdrop: float = _field(0.05, "probability of skipping a whole layer in training (LayerDrop)")
+    dropout_input: float = _field(0.0, "dropout on projected CNN features before masking")
+    conv_pos: int = _field(95, "total positional-convolution kernel; each block uses max(3, conv_pos // depth)")
+    conv_pos_groups: int = _field(16, "groups of the positional convolutions")
+    pos_conv_depth: int = _field(5, "number of stacked positional-convolution blocks (>= 2)")
+    required_seq_len_multiple: int = _field(2, "pad the frame axis to a multiple of this inside the Transformer")
+    # --- masking ---------------------------------------------------------------------------
+    mask_prob: float = _field(0.8, "span-start probability: num_mask = int(mask_prob * T / mask_length + U(0,1))")
+    mask_length: int = _field(10, "frames per masked span")
+    mask_min_masks: int = _field(1, "minimum number of spans per utterance")
+    require_same_masks: bool = _field(True, "thin every utterance to the batch minimum of masked frames")
+    # --- targets, codebooks, loss ------------------------------------------------------------
+    average_top_k_layers: int = _field(8, "number K of top teacher layers used as targets (codebooks/heads)")
+    codebook_size: int = _field(256, "codewords V per codebook")
+    codebook_decay: float = _field(0.9, "EMA factor tau of the codebook running sums and counts")
+    loss_beta: float = _field(0.0, "data2vec only: smooth-L1 beta, 0 = squared error")
+    loss_scale: Optional[float] = _field(None, "data2vec only: loss scale, None = 1/sqrt(D)")
+    # --- EMA teacher -----------------------------------------------------------------------
+    ema_decay: float = _field(0.999, "teacher EMA decay at update 0")
+    ema_end_decay: float = _field(0.9999, "teacher EMA decay reached at ema_anneal_end_step")
+    ema_anneal_end_step: int = _field(30000, "updates of the linear decay anneal")
+    freeze_teacher_step: int = _field(
+        200001, "from this update on the teacher and the CNN/LayerNorm/projection are frozen (code default)")
+
+    def __post_init__(self) -> None:
+        # YAML gives lists; keep tuples so the frozen config stays hashable and comparable.
+        object.__setattr__(self, "conv_feature_layers",
+                           tuple(tuple(int(v) for v in layer) for layer in self.conv_feature_layers))
+        if any(len(layer) != 3 for layer in self.conv_feature_layers):
+            raise ValueError(f"conv_feature_layers must be (channels, kernel, stride) triples, "
+                             f"got {self.conv_feature_layers}")
+        if self.encoder_embed_dim % self.encoder_attention_heads:
+            raise ValueError(f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by "
+                             f"encoder_attention_heads {self.encoder_attention_heads}")
+        if not 1 <= self.average_top_k_layers <= self.encoder_layers:
+            raise ValueError(f"average_top_k_layers must be in [1, encoder_layers={self.encoder_layers}], "
+                             f"got {self.average_top_k_layers}")
+        if self.pos_conv_depth < 2:
+            raise ValueError("pos_conv_depth must be >= 2 (the single weight-normed convolution of "
+                             "wav2vec 2.0 is not implemented)")
+
+    @property
+    def feature_dim(self) -> int:
+        """Channels C of the CNN output."""
+        return self.conv_feature_layers[-1][0]
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "DinoSRConfig":
+        """Build from a (YAML) dictionary; ValueError naming every unknown key."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown DinoSRConfig keys: {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """YAML-safe dictionary (lists instead of tuples)."""
+        values = asdict(self)
+        values["conv_feature_layers"] = [list(layer) for layer in self.conv_feature_layers]
+        return values
+
+    def replace(self, **overrides: Any) -> "DinoSRConfig":
+        return self.from_dict({**self.to_dict(), **overrides})
+
+
+def config_help() -> Dict[str, str]:
+    """Field name -> help text (for command-line tools and docs)."""
+    return {item.name: item.metadata.get("help", "") for item in fields(DinoSRConfig)}
+
+
+def dinosr_base(**overrides: Any) -> DinoSRConfig:
+    """DinoSR Base (official base.yaml): 12 x 768 post-LN Transformer, K=8 codebooks of V=256."""
+    return DinoSRConfig.from_dict(overrides)
+
+
+def dinosr_tiny(**overrides: Any) -> DinoSRConfig:
+    """A few 100k parameters for tests and CPU smoke runs (fwd+bwd well under a second on CPU)."""
+    values = dict(
+        conv_feature_layers=((64, 10, 5),) + ((64, 3, 2),) * 4 + ((64, 2, 2),) * 2,
+        encoder_embed_dim=64,
+        encoder_layers=3,
+        encoder_attention_heads=4,
+        encoder_ffn_embed_dim=128,
+        conv_pos=10,
+        conv_pos_groups=16,
+        pos_conv_depth=2,
+        average_top_k_layers=2,
+        codebook_size=16,
+        ema_anneal_end_step=100,
+        freeze_teacher_step=1000,
+    )
+    values.update(overrides)
+    return DinoSRConfig.from_dict(values)
