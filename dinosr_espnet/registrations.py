@@ -5,5 +5,4 @@ ESPnet itself is imported). Add a line here when a new class must be selectable 
 """
 from dinosr_espnet.registry import add_registration  # noqa: F401
 
-# add_registration("espnet2.tasks.asr", "encoder_choices", "dinosr",
-#                  "dinosr_espnet.asr.encoder:DinoSREncoder")
+add_registration("espnet2.tasks.asr", "encoder_choices", "dinosr", "dinosr_espnet.asr.encoder:DinoSREncoder")
