@@ -1,0 +1,35 @@
+"""The character CTC vocabulary: ESPnet's char token list for the paper's letter dictionary.
+
+The paper fine-tunes on fairseq's ``dict.ltr.txt``: 26 letters, the apostrophe and ``|`` as word
+boundary. ESPnet's char tokenizer writes the word boundary as ``<space>``, reserves ``<blank>``
+(CTC blank, index 0) and ``<unk>``, and appends ``<sos/eos>`` last (docs/INTERFACES.md section 2).
+"""
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import List, Union
+
+BLANK = "<blank>"
+UNKNOWN = "<unk>"
+SPACE = "<space>"
+SOS_EOS = "<sos/eos>"
+
+
+def char_token_list() -> List[str]:
+    """``<blank> <unk> <space> ' A..Z <sos/eos>``: 31 tokens, blank first, ``<sos/eos>`` last."""
+    return [BLANK, UNKNOWN, SPACE, "'", *string.ascii_uppercase, SOS_EOS]
+
+
+def write_char_token_list(path: Union[str, Path]) -> Path:
+    """Write :func:`char_token_list` one token per line (ESPnet's ``tokens.txt``); returns the path.
+
+    Parent directories are created. Writing is atomic (temporary file then rename), so a stage
+    interrupted here never leaves a truncated token list behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("\n".join(char_token_list()) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
