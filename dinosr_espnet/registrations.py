@@ -6,3 +6,4 @@ ESPnet itself is imported). Add a line here when a new class must be selectable 
 from dinosr_espnet.registry import add_registration  # noqa: F401
 
 add_registration("espnet2.tasks.asr", "encoder_choices", "dinosr", "dinosr_espnet.asr.encoder:DinoSREncoder")
+add_registration("espnet2.tasks.abs_task", "scheduler_classes", "fairseq_tristage", "dinosr_espnet.tasks.scheduler:TriStageLR")
