@@ -1,0 +1,77 @@
+"""Online codebooks: K codebooks of V codewords kept as EMA running sums and counts (spec 1.2 steps 9, 11; 1.3).
+
+Codeword ``e_v = sum_v / count_v``. Everything here runs in fp32 without gradient, also under autocast.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+from torch import distributed as dist
+from torch.nn import functional as F
+
+
+def distributed_sum_(tensor: Tensor) -> Tensor:
+    """all_reduce(SUM) in place when torch.distributed is initialised; identity otherwise."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+class OnlineCodebooks(nn.Module):
+    """Buffers ``sums`` ``[K, V, D]`` and ``counts`` ``[K, V]`` (fp32, checkpointed, never optimised)."""
+
+    def __init__(self, num_codebooks: int, codebook_size: int, dim: int, decay: float = 0.9) -> None:
+        super().__init__()
+        self.decay = decay
+        # randn(K, D, V) instance-normalised over V (each (k, d) row: zero mean, unit variance over codewords).
+        initial = F.instance_norm(torch.randn(num_codebooks, dim, codebook_size)).transpose(1, 2).contiguous()
+        self.register_buffer("sums", initial.float())
+        self.register_buffer("counts", torch.ones(num_codebooks, codebook_size, dtype=torch.float32))
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.sums.size(0)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.sums.size(1)
+
+    def codewords(self) -> Tensor:
+        """``[K, V, D]`` current codewords (running sum / running count)."""
+        return self.sums / self.counts.unsqueeze(-1)
+
+    @torch.no_grad()
+    def assign(self, targets: Tensor) -> Tensor:
+        """Nearest codeword by squared L2 (ties -> first index).
+
+        ``targets`` ``[K, N, D]`` -> indices ``[K, N]`` (long).
+        """
+        with torch.autocast(device_type=targets.device.type, enabled=False):
+            targets = targets.float()
+            codewords = self.codewords()
+            distances = (targets.pow(2).sum(-1, keepdim=True) + codewords.pow(2).sum(-1).unsqueeze(1)
+                         - 2.0 * torch.bmm(targets, codewords.transpose(1, 2)))
+            return distances.argmin(dim=-1)
+
+    @torch.no_grad()
+    def batch_statistics(self, targets: Tensor, indices: Tensor, synchronize: bool = True) -> Tuple[Tensor, Tensor]:
+        """Per codeword ``memory`` ``[K, V, D]`` (sum of assigned targets) and ``count`` ``[K, V]``,
+        summed over every process when ``synchronize`` and torch.distributed is initialised."""
+        with torch.autocast(device_type=targets.device.type, enabled=False):
+            one_hot = F.one_hot(indices, self.codebook_size).float()          # [K, N, V]
+            memory = torch.bmm(one_hot.transpose(1, 2), targets.float())      # [K, V, D]
+            count = one_hot.sum(dim=1)                                        # [K, V]
+            if synchronize:
+                distributed_sum_(memory)
+                distributed_sum_(count)
+        return memory, count
+
+    @torch.no_grad()
+    def update(self, memory: Tensor, count: Tensor) -> None:
+        """EMA step on codewords used in this batch: sum <- tau*sum + (1-tau)*memory, count likewise."""
+        used = count > 0
+        decay = self.decay
+        new_sums = decay * self.sums + (1.0 - decay) * memory.to(self.sums.dtype)
+        new_counts = decay * self.counts + (1.0 - decay) * count.to(self.counts.dtype)
+        self.sums.copy_(torch.where(used.unsqueeze(-1), new_sums, self.sums))
+        self.counts.copy_(torch.where(used, new_counts, self.counts))

@@ -1,0 +1,75 @@
+"""DinoSR: self-distillation with online clustering (spec 1.2 steps 9-12)."""
+import math
+from typing import Dict, List
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dinosr_espnet.nets.codebook import OnlineCodebooks, distributed_sum_
+from dinosr_espnet.nets.config import DinoSRConfig
+from dinosr_espnet.nets.self_distillation import SelfDistillationModel, SSLOutput
+from dinosr_espnet.nets.speech_encoder import SpeechEncoderOutput
+
+
+def perplexity(distribution_sum: Tensor) -> Tensor:
+    """``exp(entropy)`` of each row of (unnormalised) ``[K, V]`` sums; ``[K]``."""
+    probabilities = distribution_sum / distribution_sum.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+    entropy = -(probabilities * torch.log(probabilities.clamp(min=1e-12))).sum(dim=-1)
+    return torch.exp(entropy)
+
+
+class DinoSRModel(SelfDistillationModel):
+    """Student + EMA teacher + K online codebooks + K linear heads on the student's last layer.
+
+    Attributes: ``student`` (SpeechEncoder), ``teacher`` (EMATeacher), ``codebooks`` (OnlineCodebooks),
+    ``heads`` (K x Linear(D, V)). Loss = mean over heads of the cross-entropy at masked frames,
+    targets = nearest codeword (pre-update codebook) of each instance-normed teacher layer.
+    """
+
+    freezes_teacher = True
+
+    def __init__(self, config: DinoSRConfig) -> None:
+        super().__init__(config)
+        num_codebooks = config.average_top_k_layers
+        self.codebooks = OnlineCodebooks(num_codebooks, config.codebook_size, config.encoder_embed_dim,
+                                         decay=config.codebook_decay)
+        self.heads = nn.ModuleList(nn.Linear(config.encoder_embed_dim, config.codebook_size)
+                                   for _ in range(num_codebooks))
+
+    def compute_loss(self, student_output: SpeechEncoderOutput, time_mask: Tensor,
+                     targets: List[Tensor]) -> SSLOutput:
+        num_masked = int(time_mask.sum())
+        masked_targets = torch.stack([target[time_mask] for target in targets])    # [K, N, D] fp32
+        codeword_indices = self.codebooks.assign(masked_targets)                   # [K, N], pre-update
+        student_masked = student_output.x[time_mask]                               # [N, D] final layer only
+        log_probs = torch.stack([F.log_softmax(head(student_masked).float(), dim=-1)
+                                 for head in self.heads])                          # [K, N, V] fp32
+        if num_masked > 0:
+            loss = F.nll_loss(log_probs.reshape(-1, log_probs.size(-1)), codeword_indices.reshape(-1))
+        else:
+            loss = log_probs.sum() * 0.0
+        synchronize = self.training
+        memory, count = self.codebooks.batch_statistics(masked_targets, codeword_indices, synchronize=synchronize)
+        if self.training and self.config.codebook_decay < 1.0:
+            self.codebooks.update(memory, count)
+        stats = self._statistics(loss, log_probs, count, synchronize)
+        return SSLOutput(loss=loss, num_masked=num_masked, stats=stats)
+
+    @torch.no_grad()
+    def _statistics(self, loss: Tensor, log_probs: Tensor, count: Tensor, synchronize: bool) -> Dict[str, float]:
+        prediction_sum = log_probs.detach().exp().sum(dim=1)                       # [K, V]
+        if synchronize:
+            distributed_sum_(prediction_sum)
+        active = (count > 0).sum(dim=-1).float()                                   # [K]
+        stats = {
+            "loss": float(loss.detach()),
+            "target_ppl": float(perplexity(count).mean()),
+            "pred_ppl": float(perplexity(prediction_sum).mean()),
+            "active_codewords": float(active.mean()),
+        }
+        for index, value in enumerate(active.tolist()):
+            stats[f"active_codewords_{index}"] = value
+        if not math.isfinite(stats["loss"]):
+            stats["loss"] = float("nan")
+        return stats
