@@ -1,0 +1,202 @@
+"""Timing and peak-memory measurement: medians over repeats after warm-up.
+
+CPU peak memory uses the kernel's resident-set high-water mark (``VmHWM``), reset before the
+run by writing ``5`` to ``/proc/self/clear_refs`` after ``malloc_trim`` has handed freed heap back
+(so memory kept by glibc from earlier steps is not mistaken for headroom); tracemalloc does not
+see torch's allocations. Memory is taken on the warm-up run, so trimming never slows a timed run.
+Where the reset is not allowed, the ``resource.getrusage`` maxrss delta is used (it only shows
+growth beyond the previous peak, so it may read 0). CUDA uses ``torch.cuda.max_memory_allocated``.
+"""
+import ctypes
+import re
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+
+@dataclass
+class Measurement:
+    """Seconds and peak extra memory (bytes above the level before the run) of every timed run."""
+
+    seconds: List[float] = field(default_factory=list)
+    peak_bytes: List[float] = field(default_factory=list)
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def median_peak_bytes(self) -> float:
+        return statistics.median(self.peak_bytes) if self.peak_bytes else float("nan")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _proc_status_kib(key: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status") as status:
+            match = re.search(rf"^{key}:\s+(\d+) kB", status.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def _release_free_heap() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reset_cpu_peak() -> bool:
+    _release_free_heap()
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakMemory:
+    """Context manager: ``.extra_bytes`` = peak memory during the block minus memory before it."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.extra_bytes = 0.0
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.before = torch.cuda.memory_allocated(self.device)
+        elif _reset_cpu_peak() and _proc_status_kib("VmRSS") is not None:
+            self.mode = "hwm"
+            self.before = _proc_status_kib("VmRSS") * 1024
+        else:
+            self.mode = "maxrss"
+            self.before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.device.type == "cuda":
+            synchronize(self.device)
+            after = torch.cuda.max_memory_allocated(self.device)
+        elif self.mode == "hwm":
+            after = _proc_status_kib("VmHWM") * 1024
+        else:
+            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.extra_bytes = float(max(after - self.before, 0))
+
+
+def measure_interleaved(callables: Dict[str, Callable[[], object]], device: torch.device,
+                        warmup: int, repeats: int, progress: Optional[Callable[[str], None]] = None
+                        ) -> Dict[str, Measurement]:
+    """Time each callable ``repeats`` times after ``warmup`` runs (at least 1), round-robin.
+
+    Peak memory comes from the first warm-up run of each callable.
+
+    Interleaving (A, B, A, B, ...) rather than (A, A, B, B) lets a change in machine load hit
+    every contender alike, which matters on a shared machine.
+    """
+    results = {name: Measurement() for name in callables}
+    for warmup_run in range(max(warmup, 1)):
+        for name, function in callables.items():
+            with PeakMemory(device) as memory:
+                function()
+            if warmup_run == 0:
+                results[name].peak_bytes.append(memory.extra_bytes)
+    for repeat in range(repeats):
+        for name, function in callables.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            results[name].seconds.append(time.perf_counter() - start)
+        if progress is not None:
+            progress(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
+                f"{name} {results[name].seconds[-1]:.3f} s" for name in callables))
+    return results
+
+
+class SectionTimer:
+    """Accumulates wall time spent inside chosen submodules or methods during a step.
+
+    Used to attribute a training step to its parts (codebooks, teacher) without editing them:
+    forward hooks time module calls, ``wrap_method`` times a bound method.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.totals: Dict[str, float] = {}
+        self._starts: Dict[str, List[float]] = {}
+        self._handles = []
+        self._restore = []
+
+    def reset(self) -> None:
+        self.totals = {name: 0.0 for name in self.totals}
+
+    def _begin(self, name: str) -> None:
+        synchronize(self.device)
+        self._starts.setdefault(name, []).append(time.perf_counter())
+
+    def _end(self, name: str) -> None:
+        synchronize(self.device)
+        start = self._starts[name].pop()
+        if not self._starts[name]:  # count nested calls of the same part once
+            self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - start
+
+    def watch_module(self, name: str, module: torch.nn.Module) -> None:
+        self.totals.setdefault(name, 0.0)
+        self._handles.append(module.register_forward_pre_hook(lambda *_: self._begin(name)))
+        self._handles.append(module.register_forward_hook(lambda *_: self._end(name)))
+
+    def wrap_method(self, name: str, owner: object, method_name: str) -> None:
+        self.totals.setdefault(name, 0.0)
+        original = getattr(owner, method_name)
+        was_own_attribute = method_name in getattr(owner, "__dict__", {})
+
+        def timed(*args, **kwargs):
+            self._begin(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._end(name)
+
+        setattr(owner, method_name, timed)
+        self._restore.append((owner, method_name, original if was_own_attribute else None))
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        for owner, method_name, original in reversed(self._restore):
+            if original is None:
+                delattr(owner, method_name)  # the class attribute shows through again
+            else:
+                setattr(owner, method_name, original)
+        self._handles, self._restore = [], []
+
+
+def count_flops(function: Callable[[], object]) -> float:
+    """FLOPs of one call (matmuls, convolutions, attention; forward and backward if it runs both)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        function()
+    return float(counter.get_total_flops())
+
+
+def matmul_ceiling(device: torch.device, dtype: torch.dtype, size: int, warmup: int, repeats: int
+                   ) -> float:
+    """The machine's reachable FLOP/s: median rate of a ``size`` x ``size`` matmul."""
+    left = torch.randn(size, size, device=device, dtype=dtype)
+    right = torch.randn(size, size, device=device, dtype=dtype)
+    result = measure_interleaved({"matmul": lambda: torch.mm(left, right)}, device, warmup, repeats)
+    return 2.0 * size ** 3 / result["matmul"].median_seconds

@@ -1,0 +1,138 @@
+"""Section "model": the DinoSR student against Hugging Face's Data2VecAudioModel, same process.
+
+Both run the same batch: forward (eval, no grad) and a training step (train mode, the same span
+mask, forward + backward of a mean-square loss on the last layer, gradients dropped afterwards).
+LayerDrop is set to 0 in both so every step does the same work.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from dinosr_espnet.benchmark.measure import count_flops, measure_interleaved
+from dinosr_espnet.benchmark.reference import MISSING_TRANSFORMERS, build_reference
+from dinosr_espnet.benchmark.report import SectionResult
+from dinosr_espnet.benchmark.settings import BenchmarkSettings
+
+MEGABYTE = 1024.0 ** 2
+
+
+@dataclass
+class Batch:
+    waveform: torch.Tensor  # [batch, sample]
+    lengths: torch.Tensor  # [batch]
+    time_mask: torch.Tensor  # [batch, frame], True = masked
+
+    @property
+    def audio_seconds(self) -> float:
+        return float(self.lengths.sum()) / 16000.0
+
+
+def model_config(settings: BenchmarkSettings):
+    """DinoSR Base (or tiny with ``--smallest``), LayerDrop off so each step does the same work."""
+    from dinosr_espnet.nets import dinosr_base, dinosr_tiny
+
+    factory = dinosr_tiny if settings.smallest else dinosr_base
+    return factory(encoder_layerdrop=0.0)
+
+
+def make_batch(config, student, settings: BenchmarkSettings) -> Batch:
+    from dinosr_espnet.nets.masking import compute_span_mask
+
+    generator = torch.Generator().manual_seed(settings.seed)
+    samples = int(round(settings.seconds * 16000))
+    waveform = torch.randn(settings.batch_size, samples, generator=generator)
+    lengths = torch.full((settings.batch_size,), samples, dtype=torch.long)
+    frames = int(student.output_lengths(lengths)[0])
+    time_mask = compute_span_mask(settings.batch_size, frames, None, config.mask_prob, config.mask_length,
+                                  generator=generator)
+    device = settings.torch_device
+    return Batch(waveform.to(device), lengths.to(device), time_mask.to(device))
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def forward_callable(module: torch.nn.Module, run: Callable[[], torch.Tensor], settings: BenchmarkSettings
+                     ) -> Callable[[], None]:
+    def forward() -> None:
+        module.eval()
+        with torch.no_grad(), settings.autocast():
+            run()
+    return forward
+
+
+def train_step_callable(module: torch.nn.Module, run: Callable[[], torch.Tensor], settings: BenchmarkSettings
+                        ) -> Callable[[], None]:
+    def train_step() -> None:
+        module.train()
+        with settings.autocast():
+            loss = run().float().pow(2).mean()
+        loss.backward()
+        module.zero_grad(set_to_none=True)
+    return train_step
+
+
+def student_runs(student, batch: Batch):
+    forward = lambda: student(batch.waveform, batch.lengths).x  # noqa: E731
+    masked = lambda: student(batch.waveform, batch.lengths, time_mask=batch.time_mask).x  # noqa: E731
+    return forward, masked
+
+
+def reference_runs(reference, batch: Batch):
+    forward = lambda: reference(batch.waveform).last_hidden_state  # noqa: E731
+    masked = lambda: reference(batch.waveform, mask_time_indices=batch.time_mask).last_hidden_state  # noqa: E731
+    return forward, masked
+
+
+def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float], log) -> SectionResult:
+    from dinosr_espnet.nets import SpeechEncoder
+
+    result = SectionResult("model")
+    device = settings.torch_device
+    config = model_config(settings)
+    torch.manual_seed(settings.seed)
+    student = SpeechEncoder(config).to(device)
+    batch = make_batch(config, student, settings)
+    audio = batch.audio_seconds
+    result.add("student_parameters", parameter_count(student), "count", "SpeechEncoder (dinosr_base())")
+    student_forward, student_masked = student_runs(student, batch)
+    callables = {
+        "student_forward": forward_callable(student, student_forward, settings),
+        "student_train_step": train_step_callable(student, student_masked, settings),
+    }
+    reference = build_reference(config, device)
+    if reference is None:
+        result.messages.append(MISSING_TRANSFORMERS)
+        log(MISSING_TRANSFORMERS)
+    else:
+        result.add("reference_parameters", parameter_count(reference), "count",
+                   "transformers Data2VecAudioModel, matching config")
+        reference_forward, reference_masked = reference_runs(reference, batch)
+        callables["reference_forward"] = forward_callable(reference, reference_forward, settings)
+        callables["reference_train_step"] = train_step_callable(reference, reference_masked, settings)
+        result.messages.append(f"reference attention implementation: "
+                               f"{getattr(reference.config, '_attn_implementation', 'unknown')}")
+    log(f"model: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s "
+        f"({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)")
+    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log)
+
+    for name, measurement in timings.items():
+        result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
+                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step")
+    if reference is not None:
+        for kind in ("forward", "train_step"):
+            ratio = timings[f"reference_{kind}"].median_seconds / timings[f"student_{kind}"].median_seconds
+            result.add(f"{kind}_speed_ratio_ours_over_reference", ratio, "x", "target >= 1.0 on CPU")
+    for name in [name for name in timings if name.endswith("train_step")]:
+        flops = count_flops(callables[name])
+        achieved = flops / timings[name].median_seconds
+        result.add(f"{name}_gflop", flops / 1e9, "GFLOP", "FlopCounterMode, forward + backward")
+        result.add(f"{name}_gflop_per_second", achieved / 1e9, "GFLOP/s")
+        if ceiling_flops:
+            result.add(f"{name}_mfu", achieved / ceiling_flops, "fraction", "of the measured matmul rate")
+        result.add(f"{name}_peak_memory_mb", timings[name].median_peak_bytes / MEGABYTE, "MB",
+                   "peak above the level before the step" + (" (CUDA allocated)" if device.type == "cuda"
+                                                             else " (resident set)"))
+    return result

@@ -1,0 +1,61 @@
+"""Runs the chosen sections and collects their results; a section that cannot run yet says why."""
+import time
+import traceback
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from dinosr_espnet.benchmark.environment import describe_environment
+from dinosr_espnet.benchmark.measure import matmul_ceiling
+from dinosr_espnet.benchmark.report import SectionResult
+from dinosr_espnet.benchmark.settings import BenchmarkSettings
+
+
+SECTION_RUNNERS = {  # section -> (module in dinosr_espnet.benchmark, function)
+    "model": ("model_section", "run_model_section"),
+    "codebook": ("training_section", "run_training_section"),
+    "data": ("data_section", "run_data_section"),
+    "decode": ("decode_section", "run_decode_section"),
+}
+
+
+def _section_runner(section: str) -> Callable:
+    import importlib
+
+    module_name, function_name = SECTION_RUNNERS[section]
+    module = importlib.import_module(f"dinosr_espnet.benchmark.{module_name}")
+    return getattr(module, function_name)
+
+
+def not_yet_measurable(section: str, reason: str) -> SectionResult:
+    return SectionResult(section, status=f"not yet measurable: {reason}")
+
+
+def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = print
+                  ) -> (Dict[str, object], List[SectionResult]):
+    """Machine description and one ``SectionResult`` per requested section, in order."""
+    device = settings.torch_device
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda given but torch sees no CUDA device")
+    environment = describe_environment(device)
+    ceiling: Optional[float] = None
+    if {"model", "codebook"} & set(settings.sections):
+        size = 256 if settings.smallest else settings.matmul_size
+        dtype = torch.float32 if settings.dtype == "fp32" else settings.torch_dtype
+        ceiling = matmul_ceiling(device, dtype, size, settings.warmup, settings.repeats)
+        log(f"matmul ceiling ({size}x{size}, {dtype}): {ceiling / 1e9:.1f} GFLOP/s")
+    results = []
+    for section in settings.sections:
+        start = time.perf_counter()
+        log(f"== section {section}")
+        try:
+            result = _section_runner(section)(settings, ceiling, log)
+        except (ImportError, AttributeError) as error:  # a part of the project not written yet
+            log(traceback.format_exc())
+            result = not_yet_measurable(section, f"{type(error).__name__}: {error}")
+        if section in ("model", "codebook") and ceiling is not None:
+            result.add("matmul_ceiling_gflop_per_second", ceiling / 1e9, "GFLOP/s",
+                       f"{256 if settings.smallest else settings.matmul_size}^2 matmul, same run")
+        log(f"== section {section} done in {time.perf_counter() - start:.1f} s ({result.status})")
+        results.append(result)
+    return environment, results

@@ -1,0 +1,125 @@
+"""Section "codebook": the full DinoSR training step against the student-only step.
+
+Full step = ``DinoSRModel.forward`` (student forward on the masked input, EMA-teacher forward on
+the unmasked features, instance norm, codebook assignment + EMA update, K heads, loss) +
+backward + ``on_optimizer_step()`` (the EMA teacher step); no optimizer. Student-only step = the
+same student on the same masked batch, forward + backward of a mean-square loss. Their ratio is
+the DinoSR overhead. Codebooks and the teacher are found by class and timed through wrapped
+methods in extra runs (the timed runs carry no instrumentation).
+"""
+import statistics
+import time
+from typing import Dict, List, Optional
+
+import torch
+
+from dinosr_espnet.benchmark.measure import SectionTimer, count_flops, measure_interleaved, synchronize
+from dinosr_espnet.benchmark.model_section import (MEGABYTE, make_batch, model_config, parameter_count,
+                                                   train_step_callable)
+from dinosr_espnet.benchmark.report import SectionResult
+from dinosr_espnet.benchmark.settings import BenchmarkSettings
+
+# part name -> (class name, method names): the methods whose wall time is attributed to the part
+PARTS = {
+    "codebook_assign": ("OnlineCodebooks", ("assign",)),
+    "codebook_update": ("OnlineCodebooks", ("batch_statistics", "update")),
+    "teacher_forward": ("EMATeacher", ("layer_targets",)),
+    "ema_teacher_step": ("EMATeacher", ("step",)),
+}
+
+
+def instrument(model: torch.nn.Module, device: torch.device) -> (SectionTimer, List[str]):
+    """Wrap the methods of ``PARTS`` on every matching submodule; returns the timer and what was missed."""
+    timer = SectionTimer(device)
+    missing = []
+    for part, (class_name, method_names) in PARTS.items():
+        owners = [module for module in model.modules() if type(module).__name__ == class_name]
+        wrapped = False
+        for owner in owners:
+            for method_name in method_names:
+                if callable(getattr(owner, method_name, None)):
+                    timer.wrap_method(part, owner, method_name)
+                    wrapped = True
+        if not wrapped:
+            missing.append(f"{part} ({class_name}.{'/'.join(method_names)})")
+    return timer, missing
+
+
+def dinosr_step_callable(model, batch, settings: BenchmarkSettings):
+    def dinosr_step() -> None:
+        model.train()
+        with settings.autocast():
+            output = model(batch.waveform, batch.lengths)
+        output.loss.backward()
+        model.zero_grad(set_to_none=True)
+        model.on_optimizer_step()
+    return dinosr_step
+
+
+def attribute_parts(model, step, settings: BenchmarkSettings) -> (Dict[str, float], List[str]):
+    """Median fraction of the step spent in each part, over ``repeats`` instrumented steps."""
+    device = settings.torch_device
+    timer, missing = instrument(model, device)
+    fractions: Dict[str, List[float]] = {part: [] for part in timer.totals}
+    try:
+        for _ in range(max(settings.repeats, 1)):
+            timer.reset()
+            synchronize(device)
+            start = time.perf_counter()
+            step()
+            synchronize(device)
+            total = time.perf_counter() - start
+            for part, seconds in timer.totals.items():
+                fractions[part].append(seconds / total)
+    finally:
+        timer.remove()
+    return {part: statistics.median(values) for part, values in fractions.items()}, missing
+
+
+def run_training_section(settings: BenchmarkSettings, ceiling_flops: Optional[float], log) -> SectionResult:
+    from dinosr_espnet.nets import DinoSRModel
+
+    result = SectionResult("codebook")
+    device = settings.torch_device
+    config = model_config(settings)
+    torch.manual_seed(settings.seed)
+    model = DinoSRModel(config).to(device)
+    batch = make_batch(config, model.student, settings)
+    trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    result.add("dinosr_trainable_parameters", trainable, "count", "student + heads")
+    result.add("dinosr_total_parameters", parameter_count(model), "count", "incl. the EMA teacher")
+    callables = {
+        "dinosr_train_step": dinosr_step_callable(model, batch, settings),
+        "student_only_train_step": train_step_callable(
+            model.student, lambda: model.student(batch.waveform, batch.lengths, time_mask=batch.time_mask).x,
+            settings),
+    }
+    log(f"codebook: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s")
+    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log)
+    audio = batch.audio_seconds
+    for name, measurement in timings.items():
+        result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
+                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step")
+    overhead = timings["dinosr_train_step"].median_seconds / timings["student_only_train_step"].median_seconds
+    result.add("dinosr_overhead_ratio", overhead, "x", "full step / student-only step; target <= 1.3")
+
+    log("codebook: attributing the step to codebooks, teacher forward and EMA step")
+    fractions, missing = attribute_parts(model, callables["dinosr_train_step"], settings)
+    for part, fraction in fractions.items():
+        result.add(f"{part}_fraction_of_step", fraction, "fraction", "median over instrumented steps")
+    if {"codebook_assign", "codebook_update", "ema_teacher_step"} <= set(fractions):
+        combined = fractions["codebook_assign"] + fractions["codebook_update"] + fractions["ema_teacher_step"]
+        result.add("codebooks_plus_ema_fraction_of_step", combined, "fraction", "target < 0.05")
+    for part in missing:
+        result.messages.append(f"not yet measurable: {part} not found in DinoSRModel")
+
+    for name in timings:
+        flops = count_flops(callables[name])
+        achieved = flops / timings[name].median_seconds
+        result.add(f"{name}_gflop", flops / 1e9, "GFLOP", "FlopCounterMode")
+        result.add(f"{name}_gflop_per_second", achieved / 1e9, "GFLOP/s")
+        if ceiling_flops:
+            result.add(f"{name}_mfu", achieved / ceiling_flops, "fraction", "of the measured matmul rate")
+        result.add(f"{name}_peak_memory_mb", timings[name].median_peak_bytes / MEGABYTE, "MB",
+                   "peak above the level before the step")
+    return result

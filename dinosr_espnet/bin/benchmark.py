@@ -1,0 +1,112 @@
+"""Throughput, memory and overheads of dinosr_espnet, against references measured in the same run.
+
+Sections (``--sections``, comma-separated):
+  model     DinoSR Base student forward and forward+backward in seconds of audio per second, against
+            Hugging Face's Data2VecAudioModel with the same architecture (needs the ``bench`` extra:
+            pip install -e '.[bench]'); GFLOP/s and MFU against a large matmul; peak memory.
+  codebook  the full DinoSR training step (teacher, student forward/backward, codebooks, heads, EMA)
+            against the student-only step; codebooks and EMA teacher step as fractions of it.
+  data      reading FLACs + the crop-to-shortest collate, per worker; padding waste of
+            length-sorted against random batches.
+  decode    real-time factor of greedy and lexicon + KenLM 4-gram decoding at several beams on
+            synthetic emissions of known transcripts.
+
+Every figure is a median over ``--repeats`` after ``--warmup``. Output: a markdown table on
+stdout and, with ``--output_json``, the same figures as JSON.
+
+Examples:
+  python -m dinosr_espnet.bin.benchmark
+  python -m dinosr_espnet.bin.benchmark --smallest --output_json /tmp/bench.json
+  python -m dinosr_espnet.bin.benchmark --device cuda --dtype bf16 --batch_size 8 --seconds 15
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from dinosr_espnet.benchmark.settings import DTYPES, SECTIONS, BenchmarkSettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = BenchmarkSettings()
+    parser = argparse.ArgumentParser(prog="python -m dinosr_espnet.bin.benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=defaults.device, help="cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument("--dtype", default=defaults.dtype, choices=sorted(DTYPES),
+                        help="fp32, or bf16/fp16 under autocast (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=defaults.batch_size,
+                        help="utterances per model step (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=defaults.seconds,
+                        help="audio seconds per utterance in the model steps (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="warm-up runs (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=defaults.repeats,
+                        help="timed runs; figures are their median (default: %(default)s)")
+    parser.add_argument("--sections", default=",".join(defaults.sections),
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--smallest", action="store_true",
+                        help="smoke-test sizes: dinosr_tiny(), 1 repeat, tiny data and decoding sets")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice, which follows OMP_NUM_THREADS)")
+    parser.add_argument("--matmul_size", type=int, default=defaults.matmul_size,
+                        help="side of the square matmul that measures the machine's ceiling (default: %(default)s)")
+    parser.add_argument("--data_utterances", type=int, default=defaults.data_utterances,
+                        help="FLAC files written and read in the data section (default: %(default)s)")
+    parser.add_argument("--data_workers", type=int, default=defaults.data_workers,
+                        help="DataLoader workers in the data section; 0 = main process (default: %(default)s)")
+    parser.add_argument("--decode_utterances", type=int, default=defaults.decode_utterances,
+                        help="synthetic utterances decoded (default: %(default)s)")
+    parser.add_argument("--decode_beams", default=",".join(map(str, defaults.decode_beams)),
+                        help="lexicon decoder beam sizes (default: %(default)s)")
+    parser.add_argument("--kenlm_bin", default=defaults.kenlm_bin,
+                        help="directory with KenLM's lmplz (default: %(default)s, relative to the repository)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--output_json", type=Path, default=None, help="also write the figures as JSON here")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> BenchmarkSettings:
+    sections = tuple(section.strip() for section in args.sections.split(",") if section.strip())
+    unknown = [section for section in sections if section not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"--sections: unknown {unknown}; choose from {','.join(SECTIONS)}")
+    settings = BenchmarkSettings(
+        device=args.device, dtype=args.dtype, batch_size=args.batch_size, seconds=args.seconds,
+        warmup=args.warmup, repeats=args.repeats, sections=sections, smallest=args.smallest,
+        matmul_size=args.matmul_size, data_utterances=args.data_utterances, data_workers=args.data_workers,
+        decode_utterances=args.decode_utterances,
+        decode_beams=tuple(int(beam) for beam in args.decode_beams.split(",") if beam.strip()),
+        kenlm_bin=args.kenlm_bin, seed=args.seed)
+    if args.smallest:  # sizes for a smoke test: every figure, none of them meaningful
+        settings.batch_size, settings.seconds = min(settings.batch_size, 2), min(settings.seconds, 2.0)
+        settings.warmup, settings.repeats = 1, 1
+        settings.data_utterances, settings.decode_utterances = 8, 4
+    return settings
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = settings_from_args(args)
+    from dinosr_espnet.benchmark.report import to_json, to_markdown
+    from dinosr_espnet.benchmark.runner import run_benchmark
+
+    start = time.perf_counter()
+    log = lambda message: print(f"[benchmark {time.perf_counter() - start:6.1f} s] {message}",  # noqa: E731
+                                file=sys.stderr, flush=True)
+    environment, sections = run_benchmark(settings, log)
+    environment["wall_seconds"] = round(time.perf_counter() - start, 1)
+    environment["date_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    print(to_markdown(environment, settings.to_dict(), sections))
+    if args.output_json:
+        args.output_json.parent.mkdir(parents=True, exist_ok=True)
+        args.output_json.write_text(to_json(environment, settings.to_dict(), sections), encoding="utf-8")
+        log(f"wrote {args.output_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
