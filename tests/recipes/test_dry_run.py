@@ -1,0 +1,61 @@
+"""--dry_run: print every command, validate every config, run nothing."""
+import re
+import shutil
+
+from recipe_helpers import REPO_ROOT, make_scratch_recipe, run_bash, template_args
+
+LIBRISPEECH = REPO_ROOT / "egs" / "librispeech" / "dinosr1"
+
+
+def test_dry_run_prints_every_stage_and_runs_nothing(tmp_path):
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    result = run_bash(template_args("--stage", "1", "--stop_stage", "8", "--dry_run", "true",
+                                    "--finetune_inits", "dinosr scratch", "--seeds", "1 2"), cwd=recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for number in range(1, 9):
+        assert f"Stage {number}:" in result.stdout
+    for command in ("local/data.sh", "bin.format_data", "bin.dinosr_train", "bin.asr_train", "bin.build_lm",
+                    "bin.decode", "bin.score", "bin.analyze_units"):
+        assert command in result.stdout, command
+    assert result.stdout.count("bin.asr_train") == 4   # 2 inits x 2 seeds
+    assert result.stdout.count("bin.decode") == 4
+    assert not (recipe / "data").exists() and not (recipe / "exp").exists()
+
+
+def test_dry_run_fails_on_a_missing_or_broken_config(tmp_path):
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    (recipe / "conf" / "decode.yaml").write_text("beam: [1, 2\n")
+    broken = run_bash(template_args("--dry_run", "true"), cwd=recipe)
+    assert broken.returncode != 0 and "conf/decode.yaml is not valid YAML" in broken.stderr
+    (recipe / "conf" / "decode.yaml").unlink()
+    missing = run_bash(template_args("--dry_run", "true"), cwd=recipe)
+    assert missing.returncode != 0 and "conf/decode.yaml does not exist" in missing.stderr
+
+
+def test_official_checkpoint_skips_pretraining(tmp_path):
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    result = run_bash(template_args("--stage", "3", "--stop_stage", "4", "--dry_run", "true",
+                                    "--pretrained_model", "dinosr.ckpt", "--finetune_inits", "official"),
+                      cwd=recipe)
+    assert result.returncode == 0, result.stderr
+    assert "bin.dinosr_train" not in result.stdout
+    assert "bin.import_fairseq dinosr.ckpt exp/pretrain_official/model.pth" in result.stdout
+    assert "pretrained_model=exp/pretrain_official/model.pth" in result.stdout
+
+
+def test_librispeech_dry_run_validates_every_config(tmp_path):
+    """The paper recipe, stages 1-7, printed: every config it names exists and parses."""
+    recipe = tmp_path / "librispeech"
+    recipe.mkdir()
+    for name in ("run.sh", "path.sh", "cmd.sh", "conf", "local", "db.sh"):
+        if (LIBRISPEECH / name).exists():
+            (recipe / name).symlink_to(LIBRISPEECH / name)
+    result = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "7", "--dry_run", "true"], cwd=recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    configs = set(re.findall(r"(conf/\S+\.yaml)", result.stdout))
+    assert {"conf/pretrain_dinosr_base.yaml", "conf/decode.yaml"} <= configs
+    assert {f"conf/finetune_ctc_{split}.yaml" for split in ("10m", "1h", "10h", "100h")} <= configs
+    for config in configs:
+        assert (recipe / config).is_file(), config
+    assert "--arpa data/local/lm/official_4gram.arpa.gz" in result.stdout
+    assert shutil.which("bash")
