@@ -17,7 +17,7 @@
 set -euo pipefail
 
 template_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo_root="$(cd "${template_dir}/../.." && pwd)"
+repo_root="$(cd "${template_dir}/../../.." && pwd)"
 utils_dir="${repo_root}/utils"
 
 # ---- options (name=default; help_<name> is the one-line help --help prints) ----
@@ -58,7 +58,7 @@ option_names="stage stop_stage ngpu num_nodes nj dry_run data_opts pretrain_set 
 finetune_valid_set tune_set test_sets min_duration max_duration finetune_max_duration pretrain_tags
 pretrain_config pretrain_args pretrained_model finetune_splits finetune_inits finetune_config finetune_args
 scratch_args seeds decode_config decode_args lm lm_order paper_table analysis_set analysis_args"
-help_message="Usage: $0 [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
+help_message="Usage: ./run.sh [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
 Stages: 1 data  2 format  3 pre-train  4 fine-tune  5 LM  6 decode  7 score  8 unit analysis"
 
 . "${utils_dir}/parse_options.sh"
@@ -108,11 +108,11 @@ run_logged() {
     local done_dir="$1" log_file="$2"
     shift 2
     if ${dry_run}; then
-        printf '  [dry run] %q' "$@"; echo "  > ${log_file}"
+        printf '  [dry run]'; printf ' %q' "$@"; echo "  > ${log_file}"
         return 0
     fi
     log "  running (log: ${log_file}):"
-    printf '    %q' "$@"; echo
+    printf '   '; printf ' %q' "$@"; echo
     mkdir -p "$(dirname "${log_file}")"
     if ! ${run_cmd:-${train_cmd}} "${log_file}" "$@"; then
         echo "----- last lines of ${log_file} -----" >&2
@@ -325,7 +325,8 @@ if run_stage 6; then
                     --asr_model_file "${model_dir}/valid.cer_ctc.best.pth" \
                     --lexicon data/local/lm/lexicon.txt --lm "data/local/lm/${lm_order}gram.bin" \
                     --decode_config "${decode_config}" --tune_set "dump/${tune_set}" \
-                    --test_sets "${decode_test_sets# }" --output_dir "${model_dir}/decode" ${decode_args}
+                    --test_sets "${decode_test_sets# }" --output_dir "${model_dir}/decode" --ngpu "${ngpu}" \
+                    ${decode_args}
             done
         done
     done
@@ -348,11 +349,12 @@ fi
 if run_stage 8; then
     log "Stage 8: unit analysis (codeword purity against frame phones on ${analysis_set})"
     for tag in ${pretrain_tags}; do
-        output_dir="exp/pretrain_${tag}/units"
+        output_dir="exp/pretrain_${tag}/units_${analysis_set}"
         is_done "${output_dir}" && continue
+        require_files "unit analysis (run stage 3 first)" "exp/pretrain_${tag}/model.pth"
         # shellcheck disable=SC2086  # analysis_args is a list of options
         run_logged "${output_dir}" "${output_dir}/analyze_units.log" \
-            "${python}" -m dinosr_espnet.bin.analyze_units --model "exp/pretrain_${tag}/model.pth" \
+            "${python}" -m dinosr_espnet.bin.analyze_units --model_dir "exp/pretrain_${tag}" \
             --data_dir "dump/${analysis_set}" --output_dir "${output_dir}" ${analysis_args}
     done
 fi
