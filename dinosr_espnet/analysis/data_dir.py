@@ -1,0 +1,78 @@
+"""Utterances of a Kaldi-style data dir (``wav.scp`` + ``frame_phones``) for unit analysis."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from dinosr_espnet.analysis.alignments import AlignmentError, read_frame_phones
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Utterance:
+    utterance: str
+    audio: str  # wav.scp value: a path, or a command ending in '|'
+    phones: List[str]  # one per 20 ms frame
+
+
+def read_wav_scp(path: Path) -> Dict[str, str]:
+    """``{utt: path or command}`` of a ``wav.scp``; AlignmentError naming the line for a malformed one."""
+    entries: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            fields = line.split(maxsplit=1)
+            if len(fields) != 2:
+                raise AlignmentError(f"{path}:{line_number}: expected '<utt> <path or command |>'")
+            entries[fields[0]] = fields[1]
+    return entries
+
+
+def load_waveform(audio: str, utterance: str = "") -> np.ndarray:
+    """Mono float32 samples ``[samples]`` at 16 kHz of one wav.scp value."""
+    if audio.rstrip().endswith("|") or ".ark:" in audio:
+        import kaldiio
+
+        rate, samples = kaldiio.load_mat(audio)
+    else:
+        import soundfile
+
+        samples, rate = soundfile.read(audio, dtype="float32", always_2d=False)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"utterance '{utterance}' ({audio}): sample rate {rate}, expected {SAMPLE_RATE}")
+    samples = np.asarray(samples)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if samples.dtype.kind == "i":  # kaldiio returns int16 PCM
+        samples = samples / 32768.0
+    return samples.astype(np.float32)
+
+
+def read_data_dir(data_dir: str | Path, max_utterances: Optional[int] = None,
+                  alignment_file: str = "frame_phones") -> List[Utterance]:
+    """Utterances with both audio and alignment, sorted by id, at most ``max_utterances``."""
+    data_dir = Path(data_dir)
+    wav_scp, alignment_path = data_dir / "wav.scp", data_dir / alignment_file
+    for path in (wav_scp, alignment_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file (unit analysis needs wav.scp and {alignment_file}; "
+                                    "frame_phones comes from the synthetic corpus or textgrid_to_frame_phones)")
+    audio = read_wav_scp(wav_scp)
+    alignments = read_frame_phones(alignment_path)
+    common = sorted(set(audio) & set(alignments))
+    if not common:
+        raise AlignmentError(f"{wav_scp} and {alignment_path} have no utterance in common")
+    unaligned = len(audio) - len(common)
+    if unaligned:
+        print(f"warning: {unaligned} of {len(audio)} utterances in {wav_scp} have no alignment; skipped",
+              file=sys.stderr)
+    if max_utterances is not None:
+        common = common[:max_utterances]
+    return [Utterance(utterance, audio[utterance], alignments[utterance]) for utterance in common]

@@ -1,0 +1,71 @@
+"""Load a pre-trained DinoSR model from ``exp/pretrain_<tag>/{model.pth,config.yaml}`` (INTERFACES.md sec. 2)."""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+import yaml
+from torch import nn
+
+SSL_PREFIX = "ssl."
+
+
+def read_model_config(config_path: Path) -> Tuple[str, Dict[str, Any]]:
+    """(``model`` name, ``model_conf`` dict) of an ESPnet pre-training ``config.yaml``."""
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: no such file (expected the config.yaml of a pre-training run)")
+    with open(config_path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    if "model" not in config:
+        raise ValueError(f"{config_path}: no 'model' key (expected 'model: dinosr')")
+    return str(config["model"]), dict(config.get("model_conf") or {})
+
+
+def build_model(model_name: str, model_conf: Dict[str, Any], config_path: Path) -> nn.Module:
+    """Instantiate the SSL model named in config.yaml from the DinoSRConfig fields of ``model_conf``."""
+    from dinosr_espnet import nets
+    from dinosr_espnet.nets import DinoSRConfig
+
+    models = dict(getattr(nets, "SSL_MODELS", {}))
+    if "dinosr" not in models:  # before nets/__init__.py re-exports SSL_MODELS
+        from dinosr_espnet.nets.dinosr import DinoSRModel
+        models["dinosr"] = DinoSRModel
+    if model_name not in models:
+        raise ValueError(f"{config_path}: model '{model_name}' is not one of {sorted(models)}")
+    if model_name != "dinosr":
+        raise ValueError(f"{config_path}: unit analysis needs codebooks and heads; model '{model_name}' has none "
+                         "(only 'dinosr' is supported)")
+    # ESPnet may add wrapper options to model_conf; keep the DinoSRConfig fields only.
+    known = {item.name for item in fields(DinoSRConfig)}
+    config = DinoSRConfig.from_dict({key: value for key, value in model_conf.items() if key in known})
+    return models[model_name](config)
+
+
+def load_model(model_dir: str | Path, random_init: bool = False, seed: int = 0,
+               checkpoint_name: str = "model.pth", device: Optional[str] = None) -> nn.Module:
+    """The ``DinoSRModel`` of ``model_dir``; ``random_init`` builds the same architecture without loading
+    weights (seeded), the baseline the trained model's units are compared with."""
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.yaml"
+    model_name, model_conf = read_model_config(config_path)
+    torch.manual_seed(seed)
+    model = build_model(model_name, model_conf, config_path)
+    if not random_init:
+        checkpoint_path = model_dir / checkpoint_name
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f"{checkpoint_path}: no such file (use --random_init to analyse an untrained model)")
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        state = state.get("model", state) if isinstance(state, dict) and "model" in state else state
+        ssl_state = {key[len(SSL_PREFIX):]: value for key, value in state.items() if key.startswith(SSL_PREFIX)}
+        if not ssl_state:
+            raise ValueError(f"{checkpoint_path}: no '{SSL_PREFIX}*' keys (expected an ESPnet pre-training state dict)")
+        missing, unexpected = model.load_state_dict(ssl_state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{checkpoint_path}: does not match the architecture of {config_path}: "
+                             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
