@@ -17,8 +17,9 @@ Faithful to fairseq's ``wav2vec_ctc`` fine-tuning of DinoSR (dinosr_spec.md sect
 
 The architecture comes from ``config.yaml`` beside ``pretrained_model`` (its ``model_conf``),
 overridden by ``model_conf`` / architecture keywords given in ``encoder_conf``; without a
-``pretrained_model`` the student is randomly initialised (the ``scratch`` baseline, for which
-``freeze_feature_extractor: false`` keeps the comparison fair).
+``pretrained_model`` (or with ``load_pretrained_weights: false``) the student is randomly
+initialised: the ``scratch`` baseline, for which ``freeze_feature_extractor: false`` keeps the
+comparison fair (a CNN frozen at random init would handicap it).
 """
 from __future__ import annotations
 
@@ -36,21 +37,17 @@ from dinosr_espnet.asr.update_counter import OptimizerUpdateCounter
 # nets/ is imported when an encoder is built, not when ESPnet imports this module through the
 # registration hook: `--help` and every other encoder keep working whatever state nets/ is in.
 
-# Fine-tuning regularisation: explicit encoder_conf keywords that always override the
-# pre-training values stored in the checkpoint's config.yaml.
-_FINETUNE_KEYS = ("dropout", "attention_dropout", "activation_dropout", "encoder_layerdrop", "dropout_input",
-                  "feature_grad_mult", "mask_prob", "mask_length", "mask_min_masks", "require_same_masks")
-
-
 def _finetune_config(pretrained_model: Optional[str], model_conf: Dict[str, Any],
                      finetune_values: Dict[str, Any]) -> "DinoSRConfig":
     """checkpoint config.yaml < model_conf (architecture) < fine-tuning regularisation."""
     from dinosr_espnet.nets.config import DinoSRConfig
 
-    clashing = sorted(set(model_conf) & set(finetune_values))
-    if clashing:
-        raise ValueError(f"encoder_conf model_conf sets {clashing}; give these fine-tuning values directly in "
-                         f"encoder_conf (e.g. encoder_conf: {{{clashing[0]}: ...}}), not inside model_conf")
+    overridden = sorted(key for key in set(model_conf) & set(finetune_values)
+                        if model_conf[key] != finetune_values[key])
+    if overridden:
+        # e.g. a pre-training model_conf copied whole: its dropout/mask values are pre-training ones
+        logging.warning(f"encoder_conf model_conf values of {overridden} are replaced by the fine-tuning "
+                        f"keywords of encoder_conf (set those directly in encoder_conf)")
     checkpoint_conf = read_pretraining_config(pretrained_model) if pretrained_model else {}
     known = {item.name for item in fields(DinoSRConfig)}
     # a pre-training config may carry fields a newer/older DinoSRConfig lacks: keep the known ones
@@ -70,6 +67,8 @@ class DinoSREncoder(AbsEncoder):
         input_size: ESPnet's feature size; must be 1 (raw waveform, ``frontend: none``).
         pretrained_model: ``model.pth`` of a pre-training run (``config.yaml`` beside it), or None
             for random initialisation.
+        load_pretrained_weights: False takes only the architecture from ``pretrained_model``'s
+            config.yaml and keeps the random initialisation (a scratch baseline of the same shape).
         model_conf: ``DinoSRConfig`` architecture overrides (also accepted as plain keywords).
         freeze_feature_extractor: True = CNN frozen (fairseq ``feature_grad_mult: 0``); False trains it.
         freeze_finetune_updates: optimizer updates during which only the CTC output layer trains.
@@ -83,6 +82,7 @@ class DinoSREncoder(AbsEncoder):
         self,
         input_size: int = 1,
         pretrained_model: Optional[str] = None,
+        load_pretrained_weights: bool = True,
         model_conf: Optional[Dict[str, Any]] = None,
         freeze_feature_extractor: bool = True,
         freeze_finetune_updates: int = 0,
@@ -117,7 +117,7 @@ class DinoSREncoder(AbsEncoder):
         from dinosr_espnet.nets.speech_encoder import SpeechEncoder
 
         self.student = SpeechEncoder(self.config)
-        if pretrained_model:
+        if pretrained_model and load_pretrained_weights:
             load_student_weights(self.student, pretrained_model)
             logging.info(f"DinoSREncoder: student weights loaded from {pretrained_model}")
         self.freeze_feature_extractor = freeze_feature_extractor
