@@ -77,7 +77,7 @@ def test_word_errors_agree_with_sclite(tmp_path):
     assert errors == summary["word"]["errors"]
 
 
-def test_random_pairs_agree_with_jiwer_on_errors_and_hits():
+def test_random_pairs_agree_with_jiwer_on_error_totals():
     import random
 
     generator = random.Random(3)
@@ -88,4 +88,6 @@ def test_random_pairs_agree_with_jiwer_on_errors_and_hits():
         counts = align(reference.split(), hypothesis.split())
         expected = jiwer.process_words([reference], [hypothesis])
         assert counts.errors == expected.substitutions + expected.deletions + expected.insertions
-        assert counts.hits == expected.hits
+        # equal-error alignments can differ; ours takes the one with the most hits (sclite's choice)
+        assert counts.hits >= expected.hits
+        assert counts.hits + counts.substitutions + counts.deletions == len(reference.split())
