@@ -30,13 +30,11 @@ def build_model(model_name: str, model_conf: Dict[str, Any], config_path: Path) 
 
     models = dict(getattr(nets, "SSL_MODELS", {}))
     if "dinosr" not in models:  # before nets/__init__.py re-exports SSL_MODELS
+        from dinosr_espnet.nets.data2vec import Data2VecModel
         from dinosr_espnet.nets.dinosr import DinoSRModel
-        models["dinosr"] = DinoSRModel
+        models.update(dinosr=DinoSRModel, data2vec=Data2VecModel)
     if model_name not in models:
         raise ValueError(f"{config_path}: model '{model_name}' is not one of {sorted(models)}")
-    if model_name != "dinosr":
-        raise ValueError(f"{config_path}: unit analysis needs codebooks and heads; model '{model_name}' has none "
-                         "(only 'dinosr' is supported)")
     # ESPnet may add wrapper options to model_conf; keep the DinoSRConfig fields only.
     known = {item.name for item in fields(DinoSRConfig)}
     config = DinoSRConfig.from_dict({key: value for key, value in model_conf.items() if key in known})
@@ -45,7 +43,7 @@ def build_model(model_name: str, model_conf: Dict[str, Any], config_path: Path) 
 
 def load_model(model_dir: str | Path, random_init: bool = False, seed: int = 0,
                checkpoint_name: str = "model.pth", device: Optional[str] = None) -> nn.Module:
-    """The ``DinoSRModel`` of ``model_dir``; ``random_init`` builds the same architecture without loading
+    """The SSL model (``DinoSRModel``; ``Data2VecModel`` gives k-means units only) of ``model_dir``; ``random_init`` builds the same architecture without loading
     weights (seeded), the baseline the trained model's units are compared with."""
     model_dir = Path(model_dir)
     config_path = model_dir / "config.yaml"

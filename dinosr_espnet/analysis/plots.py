@@ -40,7 +40,9 @@ def plot_training_curves(curves: TrainingCurves, output_path: str | Path,
         for name in names:
             points = finite(curves.batch.get(name, []))
             if points:
-                axis.plot(*zip(*points), linewidth=1.0, label=f"train {name} (interval)")
+                # Markers keep short runs (a single logging interval) visible.
+                axis.plot(*zip(*points), linewidth=1.0, marker="." if len(points) < 50 else None,
+                          label=f"train {name} (interval)")
             for section, values in curves.epoch.items():
                 epoch_points = finite(values.get(name, []))
                 if not epoch_points:

@@ -18,6 +18,8 @@ def results_rows(analysis: UnitAnalysis) -> List[Dict]:
     rows = []
     for layer in analysis.layers:
         for source in UNIT_SOURCES:
+            if (source, layer) not in analysis.quality:
+                continue
             rows.append({"layer": layer, "units": source, **analysis.quality[source, layer].to_dict()})
     return rows
 

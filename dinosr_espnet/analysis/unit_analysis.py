@@ -47,24 +47,28 @@ def _log_progress(log: Callable[[str], None], stage: str, done: int, total: int,
 def analyze_units(extractor: UnitExtractor, utterances: Sequence[Utterance], layers: Optional[Sequence[int]] = None,
                   kmeans_clusters: int = 256, kmeans_iterations: int = 10, kmeans_max_frames: int = 200000,
                   seed: int = 0, log: Callable[[str], None] = print) -> UnitAnalysis:
-    """Every metric for every (unit source, layer); ``layers`` default: all target layers of the model."""
+    """Every metric for every (unit source, layer); ``layers`` default: all target layers of the model.
+
+    Sources: ``codebook``, ``head`` and ``kmeans``; only ``kmeans`` for a model without codebooks (data2vec).
+    """
     layers = list(layers) if layers else list(extractor.layers)
     codebook_indices = extractor.codebook_indices(layers)
     phones = PHONES_IN_PHONETIC_ORDER
-    codebook_size = extractor.model.codebooks.codebook_size
+    online_sources = ("codebook", "head") if extractor.has_codebooks else ()
+    codebook_size = extractor.model.codebooks.codebook_size if extractor.has_codebooks else 0
     total_frames = sum(len(utterance.phones) for utterance in utterances)
     keep_fraction = min(1.0, kmeans_max_frames / max(total_frames, 1))
     generator = torch.Generator().manual_seed(seed)
 
     counts = {(source, layer): np.zeros((len(phones), codebook_size), dtype=np.int64)
-              for source in ("codebook", "head") for layer in layers}
+              for source in online_sources for layer in layers}
     kept_targets: Dict[int, List[torch.Tensor]] = {layer: [] for layer in layers}
     kept_phones: List[np.ndarray] = []
     started = time.time()
     frames_used = 0
     for done, utterance in enumerate(utterances, start=1):
         units = extractor(torch.from_numpy(load_waveform(utterance.audio, utterance.utterance)))
-        frames = match_frame_count(utterance.utterance, utterance.phones, units.codebook_units.size(1))
+        frames = match_frame_count(utterance.utterance, utterance.phones, units.targets.size(1))
         phone_ids = np.asarray(phones_to_indices(utterance.phones[:frames]))
         frames_used += frames
         keep = torch.ones(frames, dtype=torch.bool)
@@ -72,10 +76,11 @@ def analyze_units(extractor: UnitExtractor, utterances: Sequence[Utterance], lay
             keep = torch.rand(frames, generator=generator) < keep_fraction
         kept_phones.append(phone_ids[keep.numpy()])
         for layer, index in zip(layers, codebook_indices):
-            counts["codebook", layer] += joint_counts(phone_ids, units.codebook_units[index, :frames].numpy(),
+            if extractor.has_codebooks:
+                counts["codebook", layer] += joint_counts(phone_ids, units.codebook_units[index, :frames].numpy(),
+                                                          len(phones), codebook_size)
+                counts["head", layer] += joint_counts(phone_ids, units.head_units[index, :frames].numpy(),
                                                       len(phones), codebook_size)
-            counts["head", layer] += joint_counts(phone_ids, units.head_units[index, :frames].numpy(),
-                                                  len(phones), codebook_size)
             kept_targets[layer].append(units.targets[index, :frames][keep])
         _log_progress(log, "pass 1 (codebooks, heads)", done, len(utterances), started)
 
@@ -104,7 +109,7 @@ def analyze_units(extractor: UnitExtractor, utterances: Sequence[Utterance], lay
         started = time.time()
         for done, utterance in enumerate(utterances, start=1):
             units = extractor(torch.from_numpy(load_waveform(utterance.audio, utterance.utterance)))
-            frames = match_frame_count(utterance.utterance, utterance.phones, units.codebook_units.size(1))
+            frames = match_frame_count(utterance.utterance, utterance.phones, units.targets.size(1))
             phone_ids = np.asarray(phones_to_indices(utterance.phones[:frames]))
             for layer, index in zip(layers, codebook_indices):
                 labels = assign(units.targets[index, :frames], centroids[layer]).numpy()
@@ -113,7 +118,7 @@ def analyze_units(extractor: UnitExtractor, utterances: Sequence[Utterance], lay
 
     analysis = UnitAnalysis(layers=layers, phones=phones, kmeans=kmeans_details, num_utterances=len(utterances),
                             num_frames=frames_used)
-    for source in UNIT_SOURCES:
+    for source in (*online_sources, "kmeans"):
         for layer in layers:
             analysis.joint[source, layer] = counts[source, layer]
             analysis.quality[source, layer] = unit_quality(counts[source, layer])

@@ -12,7 +12,7 @@ For codebook k (teacher layer L - K + k + 1, 1-based, of an L-layer encoder with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 @dataclass
 class UtteranceUnits:
-    codebook_units: Tensor  # [K, frame] long
-    head_units: Tensor  # [K, frame] long
+    codebook_units: Optional[Tensor]  # [K, frame] long; None for a model without codebooks (data2vec)
+    head_units: Optional[Tensor]  # [K, frame] long; None without heads
     targets: Tensor  # [K, frame, dim] fp32, instance-normalised teacher layer results
 
 
@@ -45,12 +45,17 @@ def _teacher_targets(model: nn.Module, features: Tensor, top_k: int) -> List[Ten
 
 
 class UnitExtractor:
-    """Runs ``model`` (a ``DinoSRModel``: ``student``, ``teacher``, ``codebooks``, ``heads``) on one utterance."""
+    """Runs ``model`` (a ``DinoSRModel``: ``student``, ``teacher``, ``codebooks``, ``heads``) on one utterance.
+
+    A model with a student and teacher but no codebooks/heads (``Data2VecModel``) gives teacher targets only,
+    for the k-means baseline.
+    """
 
     def __init__(self, model: nn.Module, device: torch.device | str = "cpu") -> None:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.layers = target_layer_numbers(model)
+        self.has_codebooks = hasattr(model, "codebooks") and hasattr(model, "heads")
 
     def codebook_indices(self, layers: Sequence[int]) -> List[int]:
         """0-based codebook index of each 1-based layer number; ValueError for a non-target layer."""
@@ -68,6 +73,8 @@ class UnitExtractor:
         output = student(waveform, lengths)
         top_k = len(self.layers)
         targets = torch.stack([target[0] for target in _teacher_targets(self.model, output.features, top_k)])
+        if not self.has_codebooks:
+            return UtteranceUnits(codebook_units=None, head_units=None, targets=targets.cpu())
         codebook_units = self.model.codebooks.assign(targets)
         final = output.x[0].float()
         head_units = torch.stack([head(final).argmax(dim=-1) for head in self.model.heads])

@@ -9,7 +9,9 @@ import yaml
 
 from conftest import run_module
 from dinosr_espnet.analysis.alignments import PHONES_IN_PHONETIC_ORDER, num_frames
+from dinosr_espnet.bin import analyze_units, plot_units
 from dinosr_espnet.nets import dinosr_tiny
+from dinosr_espnet.nets.data2vec import Data2VecModel
 from dinosr_espnet.nets.dinosr import DinoSRModel
 
 METRICS = ("active_codewords", "code_perplexity", "cluster_purity", "phone_purity", "pnmi")
@@ -20,11 +22,12 @@ def tiny_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("units")
     config = dinosr_tiny()
     torch.manual_seed(0)
-    model = DinoSRModel(config)
-    model_dir = root / "exp" / "pretrain_tiny"
-    model_dir.mkdir(parents=True)
-    torch.save({f"ssl.{key}": value for key, value in model.state_dict().items()}, model_dir / "model.pth")
-    (model_dir / "config.yaml").write_text(yaml.safe_dump({"model": "dinosr", "model_conf": config.to_dict()}))
+    for name, model_class in (("data2vec", Data2VecModel), ("dinosr", DinoSRModel)):
+        model_dir = root / "exp" / f"pretrain_{name}"
+        model_dir.mkdir(parents=True)
+        state = model_class(config).state_dict()
+        torch.save({f"ssl.{key}": value for key, value in state.items()}, model_dir / "model.pth")
+        (model_dir / "config.yaml").write_text(yaml.safe_dump({"model": name, "model_conf": config.to_dict()}))
     (model_dir / "train.log").write_text(
         "[h] 2026 (trainer:1) INFO: 1epoch:train:1-5batch: loss=2.700, target_ppl=10.000, active_codewords=12.000\n"
         "[h] 2026 (trainer:1) INFO: 1epoch:train:6-10batch: loss=2.500, target_ppl=11.000, active_codewords=14.000\n")
@@ -43,7 +46,7 @@ def tiny_setup(tmp_path_factory):
         phone_lines.append(f"{utterance} {' '.join(phones)}")
     (data_dir / "wav.scp").write_text("\n".join(wav_lines) + "\n")
     (data_dir / "frame_phones").write_text("\n".join(phone_lines) + "\n")
-    return model_dir, data_dir, config
+    return root / "exp" / "pretrain_dinosr", data_dir, config
 
 
 def _check_results(units, config, expected_layers):
@@ -78,24 +81,34 @@ def test_analyze_units_trained_checkpoint_writes_table_json_and_pictures(tiny_se
         assert (output / name).stat().st_size > 5000, name
     # plot_units redraws from the saved counts.
     replot = tmp_path / "replot"
-    run_module("dinosr_espnet.bin.plot_units", "--units_dir", str(output), "--output_dir", str(replot),
-               "--layers", "3")
+    assert plot_units.main(["--units_dir", str(output), "--output_dir", str(replot), "--layers", "3"]) == 0
     assert (replot / "phone_unit_kmeans_layer3.png").is_file()
 
 
 def test_analyze_units_random_init_on_one_layer(tiny_setup, tmp_path):
     model_dir, data_dir, config = tiny_setup
     output = tmp_path / "random"
-    run_module("dinosr_espnet.bin.analyze_units", "--model_dir", str(model_dir), "--data_dir", str(data_dir),
-               "--output_dir", str(output), "--random_init", "--kmeans_clusters", "8", "--layers", "3",
-               "--max_utterances", "3", "--device", "cpu")
+    assert analyze_units.main(["--model_dir", str(model_dir), "--data_dir", str(data_dir), "--output_dir", str(output),
+                               "--random_init", "--kmeans_clusters", "8", "--layers", "3", "--max_utterances", "3",
+                               "--device", "cpu"]) == 0
     units = json.loads((output / "units.json").read_text())
     assert units["random_init"] is True and units["num_utterances"] == 3
     _check_results(units, config, expected_layers=[3])
     assert units["kmeans"]["3"]["fit_frames"] == units["num_frames"]
 
 
-def test_alignment_longer_than_model_output_is_an_error_naming_the_utterance(tiny_setup, tmp_path):
+def test_data2vec_model_gets_the_kmeans_baseline_only(tiny_setup, tmp_path):
+    model_dir, data_dir, config = tiny_setup
+    output = tmp_path / "data2vec"
+    assert analyze_units.main(["--model_dir", str(model_dir.parent / "pretrain_data2vec"), "--data_dir", str(data_dir),
+                               "--output_dir", str(output), "--kmeans_clusters", "8", "--max_utterances", "2",
+                               "--device", "cpu"]) == 0
+    units = json.loads((output / "units.json").read_text())
+    assert {(row["layer"], row["units"]) for row in units["results"]} == {(2, "kmeans"), (3, "kmeans")}
+    assert all(0.0 <= row["pnmi"] <= 1.0 for row in units["results"])
+
+
+def test_alignment_longer_than_model_output_is_an_error_naming_the_utterance(tiny_setup, tmp_path, capsys):
     model_dir, data_dir, _ = tiny_setup
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -103,8 +116,7 @@ def test_alignment_longer_than_model_output_is_an_error_naming_the_utterance(tin
     lines = (data_dir / "frame_phones").read_text().splitlines()
     lines[1] += " sil sil sil"
     (broken / "frame_phones").write_text("\n".join(lines) + "\n")
-    result = run_module("dinosr_espnet.bin.analyze_units", "--model_dir", str(model_dir), "--data_dir", str(broken),
-                        "--output_dir", str(tmp_path / "out"), "--kmeans_clusters", "8", "--device", "cpu",
-                        check=False)
-    assert result.returncode == 1
-    assert "spk-0-0001" in result.stderr and "42 frames" in result.stderr
+    code = analyze_units.main(["--model_dir", str(model_dir), "--data_dir", str(broken), "--output_dir",
+                               str(tmp_path / "out"), "--kmeans_clusters", "8", "--device", "cpu"])
+    assert code == 1
+    assert "'spk-0-0001'" in capsys.readouterr().err
