@@ -72,9 +72,13 @@ class TrainingHealthMonitor:
         self._forwards += 1
         self._samples += num_samples
 
-    def on_optimizer_step(self) -> Optional[Dict[str, float]]:
-        """Count one optimizer step; every ``interval`` steps log, check and return the means."""
-        self.updates += 1
+    def on_optimizer_step(self, num_updates: Optional[int] = None) -> Optional[Dict[str, float]]:
+        """Count one optimizer step; every ``interval`` steps log, check and return the means.
+
+        ``num_updates``: the model's own (checkpointed) update counter, so that the count
+        continues across resumes; by default the monitor counts the calls itself.
+        """
+        self.updates = self.updates + 1 if num_updates is None else num_updates
         if self.interval <= 0 or self.updates % self.interval or not self._forwards:
             return None
         means = {key: total / self._forwards for key, total in self._sums.items()}
