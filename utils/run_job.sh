@@ -54,7 +54,7 @@ run_one_job() {
     mkdir -p "$(dirname "${log_file}")"
     start_seconds=${SECONDS}
     {
-        printf '# %q' "${arguments[@]}"; echo
+        printf '#'; printf ' %q' "${arguments[@]}"; echo
         echo "# started on $(hostname) at $(date '+%Y-%m-%dT%H:%M:%S')"
     } > "${log_file}"
     # The command is given as words; a single word containing spaces or shell syntax is

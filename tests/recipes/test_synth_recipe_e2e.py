@@ -1,0 +1,77 @@
+"""The synthetic recipe end to end, stages 1-7, at the smallest sizes (runs in `make test`)."""
+import json
+import time
+
+import pytest
+import yaml
+
+from recipe_helpers import REPO_ROOT, run_bash
+
+SYNTH = REPO_ROOT / "egs" / "synth" / "dinosr1"
+TINY = ["--data_opts", "--tiny true", "--seeds", "1", "--finetune_splits", "10m",
+        "--finetune_inits", "dinosr scratch", "--test_sets", "test_clean", "--tune_set", "dev_other",
+        "--pretrain_args", "--max_epoch 1 --num_iters_per_epoch 3",
+        "--finetune_args", "--max_epoch 1 --num_iters_per_epoch 3"]
+FINETUNE_DIRS = ("exp/finetune_dinosr_10m_seed1", "exp/finetune_scratch_10m_seed1")
+
+
+def snapshot(root):
+    """Path -> modification time of every file under root (what a re-run must leave alone)."""
+    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
+    recipe = tmp_path / "synth"
+    recipe.mkdir()
+    for name in ("run.sh", "path.sh", "cmd.sh", "conf", "local", "db.sh"):
+        if (SYNTH / name).exists():
+            (recipe / name).symlink_to(SYNTH / name)
+    result = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "7", *TINY], cwd=recipe, timeout=560)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    for number in range(1, 8):
+        assert f"Stage {number}:" in result.stdout
+
+    # stage 1: Kaldi data dirs and LM text
+    for name in ("train_960", "train_10m", "dev_other", "test_clean"):
+        assert (recipe / "data" / name / "wav.scp").stat().st_size > 0, name
+    assert (recipe / "data" / "local" / "lm" / "lm_text.txt").stat().st_size > 0
+    # stage 2: dump copies with shapes, token list
+    tokens = (recipe / "data" / "token_list" / "char" / "tokens.txt").read_text().split()
+    assert tokens[0] == "<blank>" and tokens[-1] == "<sos/eos>"
+    for name in ("train_960", "train_10m", "dev_other", "test_clean"):
+        assert (recipe / "dump" / name / "speech_shape").stat().st_size > 0, name
+    assert (recipe / "dump" / "train_10m" / "text_shape.char").read_text().split()[1].endswith(f",{len(tokens)}")
+    # stage 3: pre-trained model and its config
+    pretrain = recipe / "exp" / "pretrain_dinosr"
+    assert (pretrain / "model.pth").stat().st_size > 0
+    assert yaml.safe_load((pretrain / "config.yaml").read_text())["model"] == "dinosr"
+    # stage 4: one fine-tuned model per init
+    for directory in FINETUNE_DIRS:
+        assert (recipe / directory / "valid.cer_ctc.best.pth").stat().st_size > 0, directory
+    assert "pretrained_model=exp/pretrain_dinosr/model.pth" in (recipe / FINETUNE_DIRS[0] / ".done").read_text()
+    assert "pretrained_model" not in (recipe / FINETUNE_DIRS[1] / ".done").read_text()
+    # stage 5: LM and lexicon
+    assert (recipe / "data" / "local" / "lm" / "4gram.bin").stat().st_size > 0
+    assert (recipe / "data" / "local" / "lm" / "lexicon.txt").stat().st_size > 0
+    # stage 6: both decoding modes on the test set
+    for directory in FINETUNE_DIRS:
+        for mode in ("viterbi", "4gram"):
+            output = recipe / directory / "decode" / "test_clean" / mode
+            assert (output / "hyp.trn").is_file() and (output / "ref.trn").is_file(), output
+            assert json.loads((output / "score.json").read_text()), output
+    # stage 7: the results table, printed and written
+    results = (recipe / "RESULTS.md").read_text()
+    assert "scratch" in results and "dinosr" in results
+    assert results.splitlines()[-1] in result.stdout or "WER" in result.stdout
+
+    before = snapshot(recipe)
+    time.sleep(0.01)
+    started = time.monotonic()
+    rerun = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "7", *TINY], cwd=recipe, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert rerun.stdout.count("done already") >= 7
+    assert "running (log:" not in rerun.stdout
+    assert snapshot(recipe) == before
+    assert time.monotonic() - started < 30
