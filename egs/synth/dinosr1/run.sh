@@ -7,9 +7,11 @@ set -euo pipefail
 # Run from this directory (outputs go to ./corpus ./data ./dump ./exp); a dir of symlinks to it works too.
 template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 
-# Demo sizes on top of the tiny configs: enough updates for CTC to get past the all-blank stage.
-pretrain_sizes="--max_epoch 60 --num_iters_per_epoch 20 --scheduler_conf max_update=1200"
-finetune_sizes="--max_epoch 20 --num_iters_per_epoch 50 --scheduler_conf max_steps=1000 --encoder_conf freeze_finetune_updates=250"
+# Demo sizes on top of the tiny configs, for <= 60 min on 2 cores (measured on 2 shared cores:
+# ~1.5 s per pre-training update of 16 s audio, ~0.3-0.8 s per fine-tuning step of 10 s audio):
+# 600 pre-training updates (~15 min) and 4 fine-tuning runs of 600 steps (~5 min each).
+pretrain_sizes="--max_epoch 30 --num_iters_per_epoch 20 --scheduler_conf max_update=600"
+finetune_sizes="--max_epoch 12 --num_iters_per_epoch 50 --scheduler_conf max_steps=600 --encoder_conf freeze_finetune_updates=150"
 
 "${template}" \
     --pretrain_set train_960 --pretrain_valid_set dev_clean \
