@@ -7,6 +7,7 @@ inputs, so a re-run does only what is missing or stale.
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +19,8 @@ from dinosr_espnet.decode.lexicon import arpa_vocabulary, build_lexicon, write_l
 from dinosr_espnet.decode.tokens import ctc_tokens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_KENLM_BIN_DIR = REPO_ROOT / "tools" / "kenlm" / "bin"
+# $KENLM_BIN_DIR overrides the place `make install` builds lmplz and build_binary into
+DEFAULT_KENLM_BIN_DIR = Path(os.environ.get("KENLM_BIN_DIR") or REPO_ROOT / "tools" / "kenlm" / "bin")
 
 
 @dataclass
@@ -36,7 +38,8 @@ def kenlm_binary(name: str, kenlm_bin_dir: Optional[Path] = None) -> Path:
     path = directory / name
     if not path.is_file():
         raise FileNotFoundError(f"KenLM's {name} not found at {path}. `make install` (utils/build_kenlm.sh) builds "
-                                f"lmplz and build_binary into {DEFAULT_KENLM_BIN_DIR}; or pass --kenlm_bin_dir.")
+                                f"lmplz and build_binary into {REPO_ROOT / 'tools/kenlm/bin'}; or pass --kenlm_bin_dir "
+                                f"or set KENLM_BIN_DIR.")
     return path
 
 

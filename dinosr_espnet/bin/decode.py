@@ -1,0 +1,63 @@
+"""Stage 6: Viterbi and lexicon + n-gram CTC decoding of data dirs with a fine-tuned ESPnet model.
+
+Emissions are computed once per data dir (``<output_dir>/<set>/emissions.npz``) and reused by
+every setting. With ``--lexicon`` and ``--lm``, the LM weight and word score are searched on
+``--tune_set`` at the config's ``tune_beam``, then every test set is decoded at ``final_beam``.
+
+Example::
+
+    python -m dinosr_espnet.bin.decode --asr_train_config exp/finetune_dinosr_10m_seed1/config.yaml \\
+        --asr_model_file exp/finetune_dinosr_10m_seed1/valid.cer_ctc.best.pth \\
+        --lexicon data/local/lm/lexicon.txt --lm data/local/lm/4gram.bin --decode_config conf/decode.yaml \\
+        --tune_set dump/dev_other --test_sets "dump/dev_clean dump/dev_other dump/test_clean dump/test_other" \\
+        --output_dir exp/finetune_dinosr_10m_seed1/decode
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import dinosr_espnet  # noqa: F401  (registration hook, before ESPnet is imported)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dinosr_espnet.bin.decode", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--asr_train_config", type=Path, required=True, help="config.yaml of the fine-tuning run")
+    parser.add_argument("--asr_model_file", type=Path, required=True, help="model .pth of the fine-tuning run")
+    parser.add_argument("--output_dir", type=Path, required=True, help="where <set>/<mode>/ outputs go")
+    parser.add_argument("--test_sets", nargs="+", required=True,
+                        help="data dirs to decode (one quoted, space-separated string or several arguments)")
+    parser.add_argument("--tune_set", type=Path, default=None,
+                        help="data dir on which LM weight / word score are searched (default: none, use defaults)")
+    parser.add_argument("--lexicon", type=Path, default=None, help="lexicon.txt from bin/build_lm (default: Viterbi only)")
+    parser.add_argument("--lm", type=Path, default=None, help="KenLM ARPA or binary (default: Viterbi only)")
+    parser.add_argument("--lm_mode", default="4gram", help="output sub-directory name of LM decoding (default: 4gram)")
+    parser.add_argument("--decode_config", type=Path, default=None, help="decode YAML, e.g. conf/decode.yaml")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto) for the encoder forward")
+    parser.add_argument("--ngpu", type=int, default=None, help="ESPnet-style: 0 = cpu, >0 = cuda (overrides --device)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    from dinosr_espnet.decode.decode_config import load_decode_config
+    from dinosr_espnet.decode.emissions import default_device
+    from dinosr_espnet.decode.pipeline import run_decoding
+
+    test_sets = [Path(p) for item in args.test_sets for p in item.split()]
+    device = ("cuda" if args.ngpu else "cpu") if args.ngpu is not None else default_device(args.device)
+    started = time.time()
+    try:
+        run_decoding(args.asr_train_config, args.asr_model_file, args.output_dir, test_sets,
+                     load_decode_config(args.decode_config), tune_set=args.tune_set, lexicon=args.lexicon,
+                     lm=args.lm, lm_mode=args.lm_mode, device=device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"decode: error: {error}", file=sys.stderr)
+        return 2
+    print(f"[decode] done in {time.time() - started:.1f} s -> {args.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
