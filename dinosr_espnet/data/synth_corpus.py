@@ -32,7 +32,7 @@ import soundfile
 from dinosr_espnet.data.audio_effects import add_noise, set_peak, sox_warp
 from dinosr_espnet.data.phones import frame_labels
 from dinosr_espnet.data.synth_plan import (ALL_PARTS, DEFAULT_HELDOUT_IDENTITIES, ChapterPlan, CorpusPlan,
-                                           CorpusSizes, make_plan, sizes_to_dict)
+                                           CorpusSizes, make_plan, plan_fingerprint, sizes_to_dict)
 from dinosr_espnet.data.text_sources import normalized_sentence_pool
 from dinosr_espnet.data.tts import BASE_VOICES, check_voice_installed, synthesize_batch
 
@@ -211,6 +211,12 @@ def generate_corpus(out: Path, seed: int, sizes: CorpusSizes, num_jobs: int = 1,
     start = time.time()
     pool = _load_sentence_pool(out, text_sources)
     plan = make_plan(seed, sizes, pool, heldout_identities)
+    fingerprint_file = out / "plan.sha256"
+    fingerprint = plan_fingerprint(plan)
+    if fingerprint_file.exists() and fingerprint_file.read_text().strip() != fingerprint:
+        raise ValueError(f"{out} holds a partial corpus of a different plan ({fingerprint_file}); "
+                         f"delete it or choose another --out")
+    _atomic_write_text(fingerprint_file, fingerprint + "\n")
     _write_transcripts_and_tables(out, plan)
     total_utterances = sum(len(chapter.utterances) for chapter in plan.chapters)
     log(f"[synth] {len(plan.chapters)} chapters, {total_utterances} utterances, "
