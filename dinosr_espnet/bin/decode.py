@@ -42,11 +42,10 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     from dinosr_espnet.decode.decode_config import load_decode_config
-    from dinosr_espnet.decode.emissions import default_device
     from dinosr_espnet.decode.pipeline import run_decoding
 
     test_sets = [Path(p) for item in args.test_sets for p in item.split()]
-    device = ("cuda" if args.ngpu else "cpu") if args.ngpu is not None else default_device(args.device)
+    device = ("cuda" if args.ngpu else "cpu") if args.ngpu is not None else args.device  # "auto" resolved on use
     started = time.time()
     try:
         run_decoding(args.asr_train_config, args.asr_model_file, args.output_dir, test_sets,

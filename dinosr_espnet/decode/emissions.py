@@ -148,10 +148,11 @@ def compute_emissions(model, token_list: List[str], data_dir: DataDir, batch_siz
 
 
 def cached_emissions(path: Path, data_dir: DataDir, model_loader, asr_model_file: Path,
-                     batch_size: int = 8, device: str = "cpu", log=print) -> Emissions:
+                     batch_size: int = 8, device="cpu", log=print) -> Emissions:
     """Load ``path`` if it was computed from this model and holds exactly this dir's ids; else compute it.
 
     ``model_loader()`` returns ``(model, token_list)``; it is only called when computing.
+    ``device`` may be a callable, evaluated after ``model_loader()``.
     """
     signature = model_signature(asr_model_file)
     if Path(path).is_file():
@@ -162,6 +163,7 @@ def cached_emissions(path: Path, data_dir: DataDir, model_loader, asr_model_file
             return stored
         log(f"[emissions] {path} is stale (other model or utterances); recomputing")
     model, token_list = model_loader()
+    device = device() if callable(device) else device
     emissions = compute_emissions(model, token_list, data_dir, batch_size, device, signature, log)
     save_emissions(path, emissions)
     return emissions

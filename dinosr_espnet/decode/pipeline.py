@@ -127,15 +127,16 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
 
     def load_model():
         if "model" not in loaded:
-            from dinosr_espnet.decode.emissions import load_asr_model
+            from dinosr_espnet.decode.emissions import default_device, load_asr_model
 
-            loaded["model"] = (model_loader or load_asr_model)(asr_train_config, asr_model_file, device)
+            loaded["device"] = default_device(device)  # imports torch: only when a forward pass is needed
+            loaded["model"] = (model_loader or load_asr_model)(asr_train_config, asr_model_file, loaded["device"])
         return loaded["model"]
 
     emissions: Dict[str, Emissions] = {}
     for name, data_dir in data_dirs.items():
         emissions[name] = cached_emissions(output_dir / name / "emissions.npz", data_dir, load_model, asr_model_file,
-                                           config.emission_batch_size, device, log)
+                                           config.emission_batch_size, lambda: loaded["device"], log)
         if emissions[name].token_list != tokens.tokens:
             raise ValueError(f"{output_dir / name / 'emissions.npz'}: token list differs from {asr_train_config}")
     test_names = [read_data_dir(p).name for p in test_sets]

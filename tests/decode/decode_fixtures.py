@@ -52,3 +52,23 @@ def require_kenlm() -> Path:
 def write_token_list(path: Path) -> Path:
     path.write_text("".join(token + "\n" for token in TOKENS), encoding="utf-8")
     return path
+
+
+def build_test_lm(directory: Path, token_list: Path):
+    """A 4-gram over the generated sentences (lmplz), with its lexicon; skips without KenLM."""
+    from dinosr_espnet.decode.lm_building import build_lm
+
+    kenlm_bin_dir = require_kenlm()
+    text = directory / "lm_text.txt"
+    text.write_text("\n".join(sentences(400, seed=1)) + "\n", encoding="utf-8")
+    return build_lm(directory / "lm", token_list, text=text, order=4, kenlm_bin_dir=kenlm_bin_dir, log=lambda *_: None)
+
+
+def write_data_dir(directory: Path, utt_ids: List[str], texts: List[str], wav_paths: List[str] = None) -> Path:
+    """A Kaldi data dir whose wav.scp keeps the given (deliberately unsorted) order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wav_paths = wav_paths or [f"/nonexistent/{u}.flac" for u in utt_ids]
+    (directory / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in zip(utt_ids, wav_paths)))
+    (directory / "text").write_text("".join(f"{u} {t}\n" for u, t in zip(utt_ids, texts)))
+    (directory / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in utt_ids))
+    return directory
