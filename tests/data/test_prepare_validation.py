@@ -1,0 +1,104 @@
+"""LibriSpeech preparation on a hand-made LibriSpeech-layout tree: bad input gets a clear error
+naming the offending file."""
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import run_module
+from dinosr_espnet.data.kaldi_data import DataDirError, validate_data_dir
+from dinosr_espnet.data.librispeech import prepare_data_dirs
+
+
+def _make_tree(root: Path, texts: Dict[str, str], sample_rate: int = 16000, channels: int = 1,
+               skip_audio: Optional[str] = None, garbage_audio: Optional[str] = None) -> Path:
+    """root/LibriSpeech/dev-clean/<spk>/<chap>/... with one short tone per utterance."""
+    part = root / "LibriSpeech" / "dev-clean"
+    for uid, text in texts.items():
+        speaker, chapter, _ = uid.split("-")
+        directory = part / speaker / chapter
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / f"{speaker}-{chapter}.trans.txt", "a") as handle:
+            handle.write(f"{uid} {text}\n")
+        path = directory / f"{uid}.flac"
+        if uid == skip_audio:
+            continue
+        if uid == garbage_audio:
+            path.write_bytes(b"this is not a flac file" * 10)
+            continue
+        tone = 0.1 * np.sin(np.arange(sample_rate // 2) * 0.05).astype(np.float32)
+        soundfile.write(str(path), np.stack([tone] * channels, axis=1) if channels > 1 else tone, sample_rate)
+    return root / "LibriSpeech"
+
+
+GOOD = {"11-22-0000": "HELLO WORLD", "11-22-0001": "IT'S A TEST", "33-44-0000": "ANOTHER ONE"}
+
+
+def _prepare(librispeech: Path, tmp_path: Path) -> None:
+    prepare_data_dirs(librispeech, None, tmp_path / "data", sets=["dev_clean"], log=lambda message: None)
+
+
+def test_good_tree_gives_sorted_valid_dir(tmp_path):
+    _prepare(_make_tree(tmp_path, GOOD), tmp_path)
+    directory = tmp_path / "data" / "dev_clean"
+    assert validate_data_dir(directory) == 3
+    assert [line.split()[0] for line in (directory / "wav.scp").open()] == sorted(GOOD)
+    assert (directory / "spk2utt").read_text() == "11 11-22-0000 11-22-0001\n33 33-44-0000\n"
+    assert (directory / "utt2num_samples").read_text().splitlines()[0] == "11-22-0000 8000"
+
+
+def test_missing_audio_is_named(tmp_path):
+    with pytest.raises(DataDirError, match=r"11-22-0001\.flac: audio file does not exist"):
+        _prepare(_make_tree(tmp_path, GOOD, skip_audio="11-22-0001"), tmp_path)
+
+
+def test_unreadable_audio_is_named(tmp_path):
+    with pytest.raises(DataDirError, match=r"33-44-0000\.flac: audio is unreadable"):
+        _prepare(_make_tree(tmp_path, GOOD, garbage_audio="33-44-0000"), tmp_path)
+
+
+def test_8khz_audio_is_named(tmp_path):
+    with pytest.raises(DataDirError, match=r"11-22-0000\.flac: sample rate is 8000 Hz"):
+        _prepare(_make_tree(tmp_path, GOOD, sample_rate=8000), tmp_path)
+
+
+def test_stereo_audio_is_named(tmp_path):
+    with pytest.raises(DataDirError, match=r"11-22-0000\.flac: audio has 2 channels"):
+        _prepare(_make_tree(tmp_path, GOOD, channels=2), tmp_path)
+
+
+def test_empty_transcript_is_named_with_its_line(tmp_path):
+    texts = {**GOOD, "33-44-0001": ""}
+    with pytest.raises(DataDirError, match=r"33-44\.trans\.txt:2: empty transcript"):
+        _prepare(_make_tree(tmp_path, texts), tmp_path)
+
+
+def test_transcript_outside_alphabet_is_named_with_its_line(tmp_path):
+    texts = {**GOOD, "11-22-0001": "HELLO, World 42"}
+    with pytest.raises(DataDirError, match=r"11-22\.trans\.txt:2: characters outside .*',24dlor' for 11-22-0001"):
+        _prepare(_make_tree(tmp_path, texts), tmp_path)
+
+
+def test_validation_names_unsorted_and_inconsistent_files(tmp_path):
+    _prepare(_make_tree(tmp_path, GOOD), tmp_path)
+    directory = tmp_path / "data" / "dev_clean"
+    lines = (directory / "text").read_text().splitlines()
+    (directory / "text").write_text("\n".join([lines[1], lines[0], lines[2]]) + "\n")
+    with pytest.raises(DataDirError, match=r"dev_clean/text:2: not sorted"):
+        validate_data_dir(directory)
+    (directory / "text").write_text("\n".join(lines[:2]) + "\n")
+    with pytest.raises(DataDirError, match=r"dev_clean/text:.*ids differ from wav.scp"):
+        validate_data_dir(directory)
+    (directory / "text").write_text("\n".join(lines[:2] + ["33-44-0000 BAD TEXT!"]) + "\n")
+    with pytest.raises(DataDirError, match=r"dev_clean/text:3: characters outside"):
+        validate_data_dir(directory)
+
+
+def test_cli_reports_the_error_and_fails(tmp_path):
+    librispeech = _make_tree(tmp_path, GOOD, sample_rate=8000)
+    process = run_module("dinosr_espnet.bin.prepare_librispeech", "--librispeech_dir", str(librispeech),
+                         "--datadir", str(tmp_path / "data"), "--sets", "dev_clean", check=False)
+    assert process.returncode == 1
+    assert "ERROR:" in process.stderr and "11-22-0000.flac" in process.stderr
