@@ -57,6 +57,11 @@ def _finetune_config(pretrained_model: Optional[str], model_conf: Dict[str, Any]
     values = {key: value for key, value in checkpoint_conf.items() if key in known}
     values.update(model_conf)
     values.update(finetune_values)
+    if "average_top_k_layers" not in values:
+        # a pre-training-only field the encoder ignores; keep it valid for a shallow inline architecture
+        default = DinoSRConfig()
+        values["average_top_k_layers"] = min(default.average_top_k_layers,
+                                             values.get("encoder_layers", default.encoder_layers))
     return DinoSRConfig.from_dict(values)
 
 

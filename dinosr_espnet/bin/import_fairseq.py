@@ -68,8 +68,8 @@ def import_checkpoint(checkpoint: Path, output: Path, num_updates: Optional[int]
     if num_updates is None:
         history: List[Dict[str, Any]] = content.get("optimizer_history") or []
         num_updates = int(history[-1].get("num_updates", 0)) if history else 0
+    state = fairseq_to_dinosr(model_state, num_updates=num_updates)  # names unknown/missing keys first
     config = config_from_fairseq(model_cfg, model_state)
-    state = fairseq_to_dinosr(model_state, num_updates=num_updates)
     with torch.device("meta"):
         expected = DinoSRModel(config).state_dict()
     check_state_against(state, expected, str(checkpoint))

@@ -29,7 +29,8 @@ class ConvLayerBlock(nn.Module):
         self.kernel_size = kernel_size
         self.stride = stride
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
-        nn.init.kaiming_normal_(self.conv.weight)
+        if not self.conv.weight.is_meta:  # (a meta-device model only needs shapes)
+            nn.init.kaiming_normal_(self.conv.weight)
         self.layer_norm = Fp32LayerNorm(out_channels, elementwise_affine=True)
 
     def forward(self, x: Tensor) -> Tensor:
