@@ -37,9 +37,10 @@ def write_data_dir(path: Path, utterances: Dict[str, float], with_text: bool = T
 FAKE_DATA_SH = """#!/usr/bin/env bash
 # Fake stage 1 for recipe tests: counts its runs, then copies a prepared corpus into place.
 set -e
-echo run >> "$(dirname "$0")/../data_sh_runs.txt"
 datadir=data
-while [ $# -gt 0 ]; do case "$1" in --datadir) datadir="$2"; shift 2;; *) shift 2;; esac; done
+while [ $# -gt 0 ]; do case "$1" in --datadir) datadir="$2"; shift 2;; --dry_run) dry_run="$2"; shift 2;; *) shift 2;; esac; done
+[ "${dry_run:-false}" = true ] && { echo "fake data.sh: would prepare data/"; exit 0; }
+echo run >> "$(dirname "$0")/../data_sh_runs.txt"
 [ -n "${FAKE_DATA_FAIL:-}" ] && { echo "failing on purpose" >&2; exit 3; }
 mkdir -p "$datadir"
 cp -r prepared/. "$datadir"/

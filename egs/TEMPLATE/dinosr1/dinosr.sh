@@ -50,6 +50,7 @@ decode_config="conf/decode.yaml"; help_decode_config="decoding config (Viterbi a
 decode_args="";         help_decode_args="extra options for bin.decode"
 lm=build;               help_lm="official (LibriSpeech 4-gram ARPA from stage 1) or build (from the LM text)"
 lm_order=4;             help_lm_order="n-gram order when --lm build"
+lm_args="";             help_lm_args="extra options for bin.build_lm (e.g. --kenlm_bin_dir DIR)"
 paper_table="";         help_paper_table="paper table layout for RESULTS.md (librispeech) or empty"
 analysis_set=dev_clean; help_analysis_set="set (with frame_phones) for stage 8 unit analysis"
 analysis_args="";       help_analysis_args="extra options for bin.analyze_units"
@@ -57,7 +58,7 @@ analysis_args="";       help_analysis_args="extra options for bin.analyze_units"
 option_names="stage stop_stage ngpu num_nodes nj dry_run data_opts pretrain_set pretrain_valid_set
 finetune_valid_set tune_set test_sets min_duration max_duration finetune_max_duration pretrain_tags
 pretrain_config pretrain_args pretrained_model finetune_splits finetune_inits finetune_config finetune_args
-scratch_args seeds decode_config decode_args lm lm_order paper_table analysis_set analysis_args"
+scratch_args seeds decode_config decode_args lm lm_order lm_args paper_table analysis_set analysis_args"
 help_message="Usage: ./run.sh [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
 Stages: 1 data  2 format  3 pre-train  4 fine-tune  5 LM  6 decode  7 score  8 unit analysis"
 
@@ -194,12 +195,18 @@ ${dry_run} && log "dry run: configs are valid; printing the commands of stages $
 
 # The labelled training sets stage 2 formats: one per split.
 finetune_sets=""
-for split in ${finetune_splits}; do finetune_sets+=" $(finetune_set_of "${split}")"; done
+for split in ${finetune_splits}; do finetune_sets+="$(finetune_set_of "${split}") "; done
+finetune_sets="${finetune_sets% }"
 eval_sets="$(echo "${finetune_valid_set} ${tune_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | xargs)"
 
 if run_stage 1; then
     log "Stage 1: data preparation (local/data.sh)"
-    if ! is_done data; then
+    if ${dry_run}; then
+        # local/data.sh has its own dry run (what it would download or generate); show it.
+        # shellcheck disable=SC2086  # data_opts is a list of options
+        local/data.sh --datadir data --nj "${nj}" ${data_opts} --dry_run true \
+            || fail "local/data.sh --dry_run true failed"
+    elif ! is_done data; then
         # shellcheck disable=SC2086  # data_opts is a list of options
         run_logged data data/log/data.log local/data.sh --datadir data --nj "${nj}" ${data_opts}
     fi
@@ -300,10 +307,11 @@ if run_stage 5; then
     if ! is_done data/local/lm/build_lm; then
         arpa_args=()
         [ "${lm}" = official ] && arpa_args=(--arpa data/local/lm/official_4gram.arpa.gz)
+        # shellcheck disable=SC2086  # lm_args is a list of options
         run_logged data/local/lm/build_lm data/local/lm/build_lm/build_lm.log \
             "${python}" -m dinosr_espnet.bin.build_lm --text data/local/lm/lm_text.txt --order "${lm_order}" \
             --token_list data/token_list/char/tokens.txt --out_dir data/local/lm \
-            "${arpa_args[@]+"${arpa_args[@]}"}"
+            "${arpa_args[@]+"${arpa_args[@]}"}" ${lm_args}
         require_files "stage 5" "data/local/lm/${lm_order}gram.bin" data/local/lm/lexicon.txt
     fi
 fi
