@@ -8,7 +8,9 @@ ESPnet's reporter (espnet2/train/reporter.py) writes two kinds of lines, after t
 - per epoch: ``<E>epoch results: [train] name=value, ..., [valid] name=value, ...`` where a few values are
   not numbers (``time=1 minute and 3.2 seconds``, which may itself contain commas).
 
-Only ``name=<number>`` pairs are kept (``nan``/``inf`` included), so unknown fields and durations do not
+ESPnet 202511's interval message omits the ", " before the field whose index equals the number of
+batches in the interval (``pred_ppl=13.562active_codewords=10.751``), so a value may be glued to the next
+name; the parser splits there. Only ``name=<number>`` pairs are kept (``nan``/``inf`` included), so unknown fields and durations do not
 break parsing.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Dict, List, Tuple
 _BATCH_LINE = re.compile(r"(\d+)epoch:(\w+):(\d+)-(\d+)batch:\s*(.*)$")
 _EPOCH_LINE = re.compile(r"(\d+)epoch results:\s*(.*)$")
 _SECTION = re.compile(r"\[(\w+)\]\s*")
-_PAIR = re.compile(r"([A-Za-z_][\w.]*)=([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?=\s*,|\s*$)")
+_PAIR = re.compile(r"([A-Za-z_][\w.]*)=([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?=\s*,|\s*$|[A-Za-z_][\w.]*=)")
 
 
 @dataclass
