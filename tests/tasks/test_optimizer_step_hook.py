@@ -119,3 +119,13 @@ def test_build_model_records_every_config_field(task, tmp_path):
     assert DinoSRConfig.from_dict(args.model_conf) == model.ssl.config
     assert set(args.model_conf) == set(DinoSRConfig().to_dict())
     assert all(key.startswith("ssl.") for key in model.state_dict())
+
+
+def test_data2vec_choice_trains_through_the_same_wrapper(task, tmp_path):
+    args = task.get_parser().parse_args(
+        ["--config", str(REPO_ROOT / "conf/pretrain_data2vec_tiny.yaml"), "--output_dir", str(tmp_path)])
+    model = task.build_model(args)
+    optimizers = task.build_optimizers(args, model)
+    assert type(model.ssl).__name__ == "Data2VecModel" and model.health_monitor.codebook_size is None
+    _train_one_epoch(task, args, model, optimizers, _batches(2))
+    assert model.ssl.num_updates == 2
