@@ -24,7 +24,10 @@ class OnlineCodebooks(nn.Module):
         super().__init__()
         self.decay = decay
         # randn(K, D, V) instance-normalised over V (each (k, d) row: zero mean, unit variance over codewords).
-        initial = F.instance_norm(torch.randn(num_codebooks, dim, codebook_size)).transpose(1, 2).contiguous()
+        initial = torch.randn(num_codebooks, dim, codebook_size)
+        if not initial.is_meta:  # (a meta-device model only needs shapes)
+            initial = F.instance_norm(initial)
+        initial = initial.transpose(1, 2).contiguous()
         self.register_buffer("sums", initial.float())
         self.register_buffer("counts", torch.ones(num_codebooks, codebook_size, dtype=torch.float32))
 

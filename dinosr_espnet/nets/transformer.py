@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 def init_bert_linear(module: nn.Module) -> None:
     """fairseq ``init_bert_params`` for Linear layers: weight N(0, 0.02), bias 0."""
-    if isinstance(module, nn.Linear):
+    if isinstance(module, nn.Linear) and not module.weight.is_meta:  # meta: shapes only
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
