@@ -12,13 +12,13 @@ if [[ -x $prefix/bin/lmplz && -x $prefix/bin/build_binary ]] && "$prefix/bin/bui
 fi
 work=$prefix/src
 rm -rf "$work" && mkdir -p "$work"
-"$pip" download --quiet --no-deps --no-binary :all: --dest "$work" "kenlm==$version"
+"$pip" download --quiet --no-deps --no-binary kenlm --dest "$work" "kenlm==$version"
 tar -xzf "$work/kenlm-$version.tar.gz" -C "$work"
 mkdir -p "$work/kenlm-$version/build"
 (
     cd "$work/kenlm-$version/build"
-    cmake .. -DCMAKE_BUILD_TYPE=Release > cmake.log
-    make -j"$(nproc)" lmplz build_binary > make.log
+    cmake .. -DCMAKE_BUILD_TYPE=Release > cmake.log 2>&1 || { tail -20 cmake.log >&2; exit 1; }
+    make -j"$(nproc)" lmplz build_binary > make.log 2>&1 || { tail -30 make.log >&2; exit 1; }
 )
 mkdir -p "$prefix/bin"
 cp "$work/kenlm-$version/build/bin/lmplz" "$work/kenlm-$version/build/bin/build_binary" "$prefix/bin/"
