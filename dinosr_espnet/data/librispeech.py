@@ -73,7 +73,7 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
                       log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Dict[str, int]:
     """Write and validate ``datadir/<set>`` for each of ``sets``; return utterances per set.
 
-    A set whose dir already validates and has a ``.done`` marker is skipped.
+    A set whose ``.done`` marker names the same sources is skipped (after a cheap validation).
     """
     roots = {"librispeech": Path(librispeech_root), "finetuning": Path(finetuning_root) if finetuning_root else None}
     alignments = read_frame_phones(frame_phones) if frame_phones else None
@@ -82,7 +82,9 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
         if name not in DATA_SETS:
             raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATA_SETS)}")
         directory = Path(datadir) / name
-        if (directory / ".done").exists():
+        sources = " ".join(str((roots[corpus] or Path("-")) / relative) for corpus, relative in DATA_SETS[name])
+        marker = f"{sources} frame_phones={frame_phones}\n"
+        if (directory / ".done").exists() and (directory / ".done").read_text() == marker:
             counts[name] = validate_data_dir(directory, num_jobs, check_audio=False)
             log(f"[prepare] {directory}: complete ({counts[name]} utterances), skipped")
             continue
@@ -93,7 +95,7 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
             utterances += scan_tree(roots[corpus] / relative)
         write_data_dir(directory, utterances, num_jobs, alignments)
         counts[name] = validate_data_dir(directory, num_jobs)
-        (directory / ".done").write_text("ok\n")
+        (directory / ".done").write_text(marker)
         log(f"[prepare] {directory}: {counts[name]} utterances")
     return counts
 

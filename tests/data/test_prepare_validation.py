@@ -102,3 +102,32 @@ def test_cli_reports_the_error_and_fails(tmp_path):
                          "--datadir", str(tmp_path / "data"), "--sets", "dev_clean", check=False)
     assert process.returncode == 1
     assert "ERROR:" in process.stderr and "11-22-0000.flac" in process.stderr
+
+
+def test_rerun_skips_complete_dirs_and_redoes_them_for_another_source(tmp_path):
+    messages = []
+    first = _make_tree(tmp_path / "a", GOOD)
+    prepare_data_dirs(first, None, tmp_path / "data", sets=["dev_clean"], log=messages.append)
+    prepare_data_dirs(first, None, tmp_path / "data", sets=["dev_clean"], log=messages.append)
+    assert "skipped" not in messages[0] and "skipped" in messages[1]
+    second = _make_tree(tmp_path / "b", {"55-66-0000": "OTHER WORDS"})
+    prepare_data_dirs(second, None, tmp_path / "data", sets=["dev_clean"], log=messages.append)
+    assert "skipped" not in messages[2]
+    assert (tmp_path / "data/dev_clean/text").read_text() == "55-66-0000 OTHER WORDS\n"
+
+
+def test_lm_resources_land_where_the_recipe_expects_them(tmp_path):
+    import gzip
+    librispeech = _make_tree(tmp_path, GOOD)
+    lm_norm = tmp_path / "librispeech-lm-norm.txt.gz"
+    with gzip.open(lm_norm, "wt") as handle:
+        handle.write("A SENTENCE FOR THE LM\nHELLO WORLD\nnot normalised\nANOTHER ONE\n")
+    arpa = tmp_path / "4-gram.arpa.gz"
+    arpa.write_bytes(gzip.compress(b"\\data\\\n"))
+    run_module("dinosr_espnet.bin.prepare_librispeech", "--librispeech_dir", str(librispeech),
+               "--datadir", str(tmp_path / "data"), "--sets", "dev_clean",
+               "--lm_text", str(lm_norm), "--arpa", str(arpa))
+    lm_dir = tmp_path / "data" / "local" / "lm"
+    # dev sentences (HELLO WORLD, ANOTHER ONE) and invalid lines are dropped
+    assert (lm_dir / "lm_text.txt").read_text() == "A SENTENCE FOR THE LM\n"
+    assert gzip.decompress((lm_dir / "official_4gram.arpa.gz").read_bytes()) == b"\\data\\\n"
