@@ -32,7 +32,7 @@ import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 
 from dinosr_espnet.asr.pretrained import load_student_weights, read_pretraining_config
-from dinosr_espnet.asr.update_counter import OptimizerUpdateCounter
+from dinosr_espnet.asr.update_counter import count_optimizer_updates
 
 # nets/ is imported when an encoder is built, not when ESPnet imports this module through the
 # registration hook: `--help` and every other encoder keep working whatever state nets/ is in.
@@ -136,7 +136,7 @@ class DinoSREncoder(AbsEncoder):
         self.mask_channel_prob = float(mask_channel_prob)
         self.mask_channel_length = int(mask_channel_length)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
-        self._update_counter = OptimizerUpdateCounter(self)
+        count_optimizer_updates(self)
 
     def output_size(self) -> int:
         return self.config.encoder_embed_dim
@@ -170,6 +170,7 @@ class DinoSREncoder(AbsEncoder):
                 ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """``xs_pad [batch, sample]`` (or ``[batch, sample, 1]``), ``ilens [batch]`` ->
         ``(x [batch, frame, dim], olens [batch], None)``; frames past ``olens`` are padding."""
+        count_optimizer_updates(self)  # idempotent; covers copies made after __init__
         if xs_pad.dim() == 3:
             if xs_pad.size(-1) != 1:
                 raise ValueError(f"DinoSREncoder expects mono waveforms, got input of shape {tuple(xs_pad.shape)}")

@@ -1,4 +1,5 @@
 """DinoSREncoder: ESPnet ASR encoder over the DinoSR student (CTC fine-tuning behaviour)."""
+import copy
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,10 @@ def test_updates_are_counted_per_optimizer_step_not_per_forward():
     own.step()
     assert int(encoder.num_updates) == 2
     assert int(encoder.state_dict()["num_updates"]) == 2  # checkpointed: --resume keeps the count
+    copied = copy.deepcopy(encoder)  # a copy counts its own optimizer's steps only
+    copied(waveforms, lengths)
+    torch.optim.SGD(copied.parameters(), lr=0.0).step()
+    assert (int(copied.num_updates), int(encoder.num_updates)) == (3, 2)
 
 
 def test_cnn_never_gets_a_gradient():
