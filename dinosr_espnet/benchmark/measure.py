@@ -24,6 +24,7 @@ class Measurement:
 
     seconds: List[float] = field(default_factory=list)
     peak_bytes: List[float] = field(default_factory=list)
+    flops: Optional[float] = None  # of one call, counted on the first warm-up run when asked
 
     @property
     def median_seconds(self) -> float:
@@ -97,36 +98,61 @@ class PeakMemory:
 
 
 def measure_interleaved(callables: Dict[str, Callable[[], object]], device: torch.device,
-                        warmup: int, repeats: int, progress: Optional[Callable[[str], None]] = None
+                        warmup: int, repeats: int, progress: Optional[Callable[[str], None]] = None,
+                        flops: bool = False, observers: Optional[Dict[str, "RunObserver"]] = None
                         ) -> Dict[str, Measurement]:
-    """Time each callable ``repeats`` times after ``warmup`` runs (at least 1), round-robin.
+    """Time each callable ``repeats`` times after ``warmup`` runs (at least 1 with ``flops``), round-robin.
 
-    Peak memory comes from the first warm-up run of each callable.
+    Peak memory (and, with ``flops``, the FLOP count) comes from the first warm-up run of each
+    callable, so the timed runs carry no instrumentation. ``observers[name]`` is told when each
+    timed run of ``name`` starts and how long it took (used to attribute a step to its parts).
 
     Interleaving (A, B, A, B, ...) rather than (A, A, B, B) lets a change in machine load hit
     every contender alike, which matters on a shared machine.
     """
     results = {name: Measurement() for name in callables}
-    for warmup_run in range(max(warmup, 1)):
+    observers = observers or {}
+    for warmup_run in range(max(warmup, 1 if (flops or warmup) else 0)):
         for name, function in callables.items():
-            with PeakMemory(device) as memory:
-                function()
             if warmup_run == 0:
+                with PeakMemory(device) as memory:
+                    if flops:
+                        results[name].flops = count_flops(function)
+                    else:
+                        function()
                 results[name].peak_bytes.append(memory.extra_bytes)
+            else:
+                function()
+                synchronize(device)
     for repeat in range(repeats):
         for name, function in callables.items():
+            observer = observers.get(name)
+            if observer is not None:
+                observer.run_started()
             synchronize(device)
             start = time.perf_counter()
             function()
             synchronize(device)
             results[name].seconds.append(time.perf_counter() - start)
+            if observer is not None:
+                observer.run_finished(results[name].seconds[-1])
         if progress is not None:
             progress(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
                 f"{name} {results[name].seconds[-1]:.3f} s" for name in callables))
     return results
 
 
-class SectionTimer:
+class RunObserver:
+    """Told about every timed run of one callable."""
+
+    def run_started(self) -> None:
+        pass
+
+    def run_finished(self, seconds: float) -> None:
+        pass
+
+
+class SectionTimer(RunObserver):
     """Accumulates wall time spent inside chosen submodules or methods during a step.
 
     Used to attribute a training step to its parts (codebooks, teacher) without editing them:
@@ -142,6 +168,15 @@ class SectionTimer:
 
     def reset(self) -> None:
         self.totals = {name: 0.0 for name in self.totals}
+
+    def run_started(self) -> None:
+        self.reset()
+
+    def run_finished(self, seconds: float) -> None:
+        """Record each part's share of this run (``fractions[part]``, one value per run)."""
+        self.fractions = getattr(self, "fractions", {})
+        for name, total in self.totals.items():
+            self.fractions.setdefault(name, []).append(total / seconds)
 
     def _begin(self, name: str) -> None:
         synchronize(self.device)

@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 import torch
 
-from dinosr_espnet.benchmark.measure import count_flops, measure_interleaved
+from dinosr_espnet.benchmark.measure import measure_interleaved
 from dinosr_espnet.benchmark.reference import MISSING_TRANSFORMERS, build_reference
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
@@ -96,7 +96,8 @@ def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float
     student = SpeechEncoder(config).to(device)
     batch = make_batch(config, student, settings)
     audio = batch.audio_seconds
-    result.add("student_parameters", parameter_count(student), "count", "SpeechEncoder (dinosr_base())")
+    result.add("student_parameters", parameter_count(student), "count",
+               f"SpeechEncoder ({'dinosr_tiny' if settings.smallest else 'dinosr_base'}())")
     student_forward, student_masked = student_runs(student, batch)
     callables = {
         "student_forward": forward_callable(student, student_forward, settings),
@@ -116,7 +117,7 @@ def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float
                                f"{getattr(reference.config, '_attn_implementation', 'unknown')}")
     log(f"model: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s "
         f"({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)")
-    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log)
+    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True)
 
     for name, measurement in timings.items():
         result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
@@ -125,8 +126,14 @@ def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float
         for kind in ("forward", "train_step"):
             ratio = timings[f"reference_{kind}"].median_seconds / timings[f"student_{kind}"].median_seconds
             result.add(f"{kind}_speed_ratio_ours_over_reference", ratio, "x", "target >= 1.0 on CPU")
+    add_flops_and_memory(result, timings, ceiling_flops, device)
+    return result
+
+
+def add_flops_and_memory(result: SectionResult, timings, ceiling_flops: Optional[float], device) -> None:
+    """GFLOP per step, achieved GFLOP/s, MFU and peak memory of every training step in ``timings``."""
     for name in [name for name in timings if name.endswith("train_step")]:
-        flops = count_flops(callables[name])
+        flops = timings[name].flops
         achieved = flops / timings[name].median_seconds
         result.add(f"{name}_gflop", flops / 1e9, "GFLOP", "FlopCounterMode, forward + backward")
         result.add(f"{name}_gflop_per_second", achieved / 1e9, "GFLOP/s")
@@ -135,4 +142,3 @@ def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float
         result.add(f"{name}_peak_memory_mb", timings[name].median_peak_bytes / MEGABYTE, "MB",
                    "peak above the level before the step" + (" (CUDA allocated)" if device.type == "cuda"
                                                              else " (resident set)"))
-    return result

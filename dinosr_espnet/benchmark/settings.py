@@ -13,7 +13,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class BenchmarkSettings:
     device: str = "cpu"
     dtype: str = "fp32"  # fp32, or bf16/fp16 under autocast
-    batch_size: int = 2
+    batch_size: int = 1
     seconds: float = 4.0  # audio per utterance for the model sections
     warmup: int = 1
     repeats: int = 3
@@ -22,7 +22,7 @@ class BenchmarkSettings:
     matmul_size: int = 2048
     data_utterances: int = 48
     data_workers: int = 1
-    decode_utterances: int = 40
+    decode_utterances: int = 16
     decode_beams: Tuple[int, ...] = (50, 500, 1500)
     kenlm_bin: str = "tools/kenlm/bin"
     seed: int = 0

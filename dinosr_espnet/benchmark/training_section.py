@@ -5,17 +5,16 @@ the unmasked features, instance norm, codebook assignment + EMA update, K heads,
 backward + ``on_optimizer_step()`` (the EMA teacher step); no optimizer. Student-only step = the
 same student on the same masked batch, forward + backward of a mean-square loss. Their ratio is
 the DinoSR overhead. Codebooks and the teacher are found by class and timed through wrapped
-methods in extra runs (the timed runs carry no instrumentation).
+methods during the timed DinoSR steps (a clock read per call; on CUDA also a synchronize).
 """
 import statistics
-import time
 from typing import Dict, List, Optional
 
 import torch
 
-from dinosr_espnet.benchmark.measure import SectionTimer, count_flops, measure_interleaved, synchronize
-from dinosr_espnet.benchmark.model_section import (MEGABYTE, make_batch, model_config, parameter_count,
-                                                   train_step_callable)
+from dinosr_espnet.benchmark.measure import SectionTimer, measure_interleaved
+from dinosr_espnet.benchmark.model_section import (add_flops_and_memory, make_batch, model_config,
+                                                   parameter_count, train_step_callable)
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
 
@@ -56,26 +55,6 @@ def dinosr_step_callable(model, batch, settings: BenchmarkSettings):
     return dinosr_step
 
 
-def attribute_parts(model, step, settings: BenchmarkSettings) -> (Dict[str, float], List[str]):
-    """Median fraction of the step spent in each part, over ``repeats`` instrumented steps."""
-    device = settings.torch_device
-    timer, missing = instrument(model, device)
-    fractions: Dict[str, List[float]] = {part: [] for part in timer.totals}
-    try:
-        for _ in range(max(settings.repeats, 1)):
-            timer.reset()
-            synchronize(device)
-            start = time.perf_counter()
-            step()
-            synchronize(device)
-            total = time.perf_counter() - start
-            for part, seconds in timer.totals.items():
-                fractions[part].append(seconds / total)
-    finally:
-        timer.remove()
-    return {part: statistics.median(values) for part, values in fractions.items()}, missing
-
-
 def run_training_section(settings: BenchmarkSettings, ceiling_flops: Optional[float], log) -> SectionResult:
     from dinosr_espnet.nets import DinoSRModel
 
@@ -94,8 +73,13 @@ def run_training_section(settings: BenchmarkSettings, ceiling_flops: Optional[fl
             model.student, lambda: model.student(batch.waveform, batch.lengths, time_mask=batch.time_mask).x,
             settings),
     }
+    timer, missing = instrument(model, device)
     log(f"codebook: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s")
-    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log)
+    try:
+        timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True,
+                                      observers={"dinosr_train_step": timer})
+    finally:
+        timer.remove()
     audio = batch.audio_seconds
     for name, measurement in timings.items():
         result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
@@ -103,23 +87,14 @@ def run_training_section(settings: BenchmarkSettings, ceiling_flops: Optional[fl
     overhead = timings["dinosr_train_step"].median_seconds / timings["student_only_train_step"].median_seconds
     result.add("dinosr_overhead_ratio", overhead, "x", "full step / student-only step; target <= 1.3")
 
-    log("codebook: attributing the step to codebooks, teacher forward and EMA step")
-    fractions, missing = attribute_parts(model, callables["dinosr_train_step"], settings)
+    fractions = {part: statistics.median(values) for part, values in getattr(timer, "fractions", {}).items()}
     for part, fraction in fractions.items():
-        result.add(f"{part}_fraction_of_step", fraction, "fraction", "median over instrumented steps")
+        result.add(f"{part}_fraction_of_step", fraction, "fraction", "median over the timed steps")
     if {"codebook_assign", "codebook_update", "ema_teacher_step"} <= set(fractions):
         combined = fractions["codebook_assign"] + fractions["codebook_update"] + fractions["ema_teacher_step"]
         result.add("codebooks_plus_ema_fraction_of_step", combined, "fraction", "target < 0.05")
     for part in missing:
         result.messages.append(f"not yet measurable: {part} not found in DinoSRModel")
 
-    for name in timings:
-        flops = count_flops(callables[name])
-        achieved = flops / timings[name].median_seconds
-        result.add(f"{name}_gflop", flops / 1e9, "GFLOP", "FlopCounterMode")
-        result.add(f"{name}_gflop_per_second", achieved / 1e9, "GFLOP/s")
-        if ceiling_flops:
-            result.add(f"{name}_mfu", achieved / ceiling_flops, "fraction", "of the measured matmul rate")
-        result.add(f"{name}_peak_memory_mb", timings[name].median_peak_bytes / MEGABYTE, "MB",
-                   "peak above the level before the step")
+    add_flops_and_memory(result, timings, ceiling_flops, device)
     return result
