@@ -209,3 +209,25 @@ def test_checkpoint_that_is_not_a_pretraining_run_is_rejected(tmp_path):
 def test_rejects_feature_inputs():
     with pytest.raises(ValueError, match="input_size: 1"):
         DinoSREncoder(input_size=80, model_conf=dinosr_tiny().to_dict())
+
+
+def test_imported_official_checkpoint_loads_the_students_weights(tmp_path):
+    """``bin.import_fairseq`` output (official key layout converted) loads like a pre-training run."""
+    from dinosr_espnet.bin.import_fairseq import import_checkpoint
+    from dinosr_espnet.nets import dinosr_to_fairseq
+
+    config = dinosr_tiny()
+    torch.manual_seed(5)
+    original = DinoSRModel(config)
+    cfg_model = {"_name": "dinosr", "encoder_attention_heads": config.encoder_attention_heads,
+                 "conv_feature_layers": "[(64, 10, 5)] + [(64, 3, 2)] * 4 + [(64, 2, 2)] * 2",
+                 "conv_pos": config.conv_pos, "conv_pos_groups": config.conv_pos_groups,
+                 "pos_conv_depth": config.pos_conv_depth, "mask_prob": 0.8, "discrete": True}
+    torch.save({"cfg": {"model": cfg_model}, "model": dinosr_to_fairseq(original.state_dict())},
+               tmp_path / "dinosr.ckpt")
+    output = tmp_path / "pretrain_official" / "model.pth"
+    import_checkpoint(tmp_path / "dinosr.ckpt", output)
+    encoder = DinoSREncoder(pretrained_model=str(output))
+    loaded = encoder.student.state_dict()
+    for key, value in original.student.state_dict().items():
+        assert torch.equal(loaded[key], value), key
