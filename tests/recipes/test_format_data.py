@@ -1,6 +1,8 @@
-"""Stage 2: python -m dinosr_espnet.bin.format_data."""
+"""Stage 2: python -m dinosr_espnet.bin.format_data (and utils/validate_data_dir.sh over it)."""
+import sys
+
 from conftest import run_module
-from recipe_helpers import write_data_dir
+from recipe_helpers import UTILS, run_bash, write_data_dir
 
 DURATIONS = {"spk1-0001-0001": 1.0, "spk1-0001-0002": 3.0, "spk2-0002-0001": 25.0, "spk2-0002-0002": 5.0}
 
@@ -93,3 +95,16 @@ def test_mismatched_utterance_ids_are_rejected(tmp_path):
     result = format_data(tmp_path, "--eval_sets", "dev_clean", check=False)
     assert result.returncode != 0
     assert "dev_clean/utt2spk: utterance ids differ" in result.stderr and "spk2-0002-0002" in result.stderr
+
+
+def test_validate_data_dir_script_accepts_good_and_names_bad_dirs(tmp_path):
+    prepare(tmp_path)
+    script = str(UTILS / "validate_data_dir.sh")
+    env = {"PYTHON": sys.executable}
+    good = run_bash([script, str(tmp_path / "data" / "dev_clean")], cwd=tmp_path, env=env)
+    assert good.returncode == 0, good.stderr
+    unlabelled = run_bash([script, str(tmp_path / "data" / "train_960")], cwd=tmp_path, env=env)
+    assert unlabelled.returncode != 0 and "train_960/text: missing" in unlabelled.stderr
+    no_text = run_bash([script, "--no-text", str(tmp_path / "data" / "train_960")], cwd=tmp_path, env=env)
+    assert no_text.returncode == 0, no_text.stderr
+    assert not (tmp_path / "dump").exists()
