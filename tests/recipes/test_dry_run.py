@@ -16,6 +16,10 @@ def test_dry_run_prints_every_stage_and_runs_nothing(tmp_path):
     for command in ("local/data.sh", "bin.format_data", "bin.dinosr_train", "bin.asr_train", "bin.build_lm",
                     "bin.decode", "bin.score", "bin.analyze_units"):
         assert command in result.stdout, command
+    format_line = next(line for line in result.stdout.splitlines() if "bin.format_data" in line)
+    # every set a later stage reads is formatted: pre-training validation, tuning, test, analysis sets
+    assert "--eval_sets dev_clean\\ dev_other\\ test_clean " in format_line
+    assert "--finetune_sets train_10m " in format_line
     assert result.stdout.count("bin.asr_train") == 4   # 2 inits x 2 seeds
     assert result.stdout.count("bin.decode") == 4
     assert "fake data.sh: would prepare data/" in result.stdout   # stage 1 shows local/data.sh's own dry run

@@ -197,7 +197,9 @@ ${dry_run} && log "dry run: configs are valid; printing the commands of stages $
 finetune_sets=""
 for split in ${finetune_splits}; do finetune_sets+="$(finetune_set_of "${split}") "; done
 finetune_sets="${finetune_sets% }"
-eval_sets="$(echo "${finetune_valid_set} ${tune_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | xargs)"
+# Every other set a later stage reads: unfiltered copies.
+eval_sets="$(echo "${pretrain_valid_set} ${finetune_valid_set} ${tune_set} ${test_sets} ${analysis_set}" \
+    | tr ' ' '\n' | awk 'NF && !seen[$0]++' | xargs)"
 
 if run_stage 1; then
     log "Stage 1: data preparation (local/data.sh)"
