@@ -20,6 +20,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import sys
 import time
@@ -131,7 +132,6 @@ def build_finetuning_tree(out: Path, plan: CorpusPlan, seed: int) -> Dict[str, f
     ``finetune_fold / 2`` seconds; 9h takes the next utterances until ``finetune_9h / 2``. Returns
     seconds per subset (``1h/0/clean`` ...).
     """
-    import random
     root = out / "librispeech_finetuning"
     if root.exists():
         shutil.rmtree(root)
@@ -206,7 +206,7 @@ def generate_corpus(out: Path, seed: int, sizes: CorpusSizes, num_jobs: int = 1,
             return json.loads((out / "corpus_info.json").read_text())
         raise ValueError(f"{out} holds a complete corpus made with another configuration "
                          f"({out / COMPLETE_MARKER}); choose another --out or delete it")
-    for voice in {BASE_VOICES[name] for name in BASE_VOICES}:
+    for voice in BASE_VOICES.values():     # every base voice serves either train or dev/test
         check_voice_installed(voice)
     start = time.time()
     pool = _load_sentence_pool(out, text_sources)
