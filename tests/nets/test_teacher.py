@@ -132,3 +132,32 @@ def test_resumed_model_after_freeze_step_is_frozen():
     resumed(waveform, lengths).loss.backward()
     assert resumed.num_updates == 3 and resumed.student.freeze_front_end
     assert resumed.student.feature_extractor.conv_layers[0].conv.weight.grad is None
+
+
+def test_forward_passes_do_not_step_the_teacher_only_optimizer_steps_do():
+    model = DinoSRModel(deterministic_tiny()).train()
+    with torch.no_grad():
+        for parameter in model.student.encoder.parameters():
+            parameter.add_(0.1)
+    teacher = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    waveform, lengths = random_batch([8000, 8000])
+    for _ in range(2):  # gradient accumulation: two micro-batches
+        model(waveform, lengths).loss.backward()
+    assert model.num_updates == 0
+    assert all(torch.equal(model.teacher.state_dict()[k], v) for k, v in teacher.items())
+    model.on_optimizer_step()
+    assert model.num_updates == 1
+    key = "encoder.layers.0.feed_forward.fc1.weight"
+    assert not torch.equal(model.teacher.state_dict()[key], teacher[key])
+
+
+def test_teacher_sees_the_unmasked_features_before_input_dropout():
+    model = DinoSRModel(deterministic_tiny(dropout_input=0.5)).train()
+    captured = {}
+    hook = model.teacher.encoder.register_forward_pre_hook(lambda module, args: captured.update(x=args[0]))
+    waveform, lengths = random_batch([8000, 6000])
+    model(waveform, lengths)
+    hook.remove()
+    expected = model.student.extract_features(waveform, lengths).features
+    assert torch.allclose(captured["x"], expected, atol=1e-6)
+    assert not (captured["x"] == model.student.mask_emb).all(dim=-1).any()
