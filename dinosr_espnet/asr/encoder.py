@@ -37,6 +37,7 @@ from dinosr_espnet.asr.update_counter import count_optimizer_updates
 # nets/ is imported when an encoder is built, not when ESPnet imports this module through the
 # registration hook: `--help` and every other encoder keep working whatever state nets/ is in.
 
+
 def _finetune_config(pretrained_model: Optional[str], model_conf: Dict[str, Any],
                      finetune_values: Dict[str, Any]) -> "DinoSRConfig":
     """checkpoint config.yaml < model_conf (architecture) < fine-tuning regularisation."""
