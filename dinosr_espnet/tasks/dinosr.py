@@ -56,6 +56,13 @@ class DinoSRTask(AbsTask):
     trainer = DinoSRTrainer
 
     @classmethod
+    def get_parser(cls):
+        parser = super().get_parser()
+        parser.description = ("DinoSR / data2vec pre-training with ESPnet's Trainer. Writes "
+                              "<output_dir>/model.pth (ssl.* keys) and config.yaml.")
+        return parser
+
+    @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(description="DinoSR pre-training")
         group.add_argument("--max_sample_size", type=int, default=320000,
