@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import run_module
 from decode_fixtures import TOKENS, noisy_posteriors, require_kenlm, sentences, write_token_list
 
 from dinosr_espnet.decode.greedy import greedy_decode, greedy_decode_all
@@ -96,3 +97,25 @@ def test_lexicon_built_from_words_spells_with_the_boundary_token():
     lexicon = build_lexicon(["<s>", "DON'T", "CAT", "ÉCOLE", "CAT"], ctc_tokens(["<blank>", "|"] + list("ACDNOT'")))
     assert lexicon.spellings == {"DON'T": [list("DON'T") + ["|"]], "CAT": [["C", "A", "T", "|"]]}
     assert list(lexicon.skipped) == ["ÉCOLE"]
+
+
+def test_build_lm_without_kenlm_says_how_to_build_it(tmp_path):
+    (tmp_path / "text.txt").write_text("THE CAT\n")
+    result = run_module("dinosr_espnet.bin.build_lm", "--text", str(tmp_path / "text.txt"), "--token_list",
+                        str(write_token_list(tmp_path / "tokens.txt")), "--out_dir", str(tmp_path / "out"),
+                        "--kenlm_bin_dir", str(tmp_path / "no_kenlm"), check=False)
+    assert result.returncode == 2
+    assert "lmplz not found" in result.stderr and "make install" in result.stderr
+
+
+def test_build_lm_takes_an_existing_gzipped_arpa(language_model, tmp_path):
+    import gzip
+
+    official = tmp_path / "official_4gram.arpa.gz"
+    official.write_bytes(gzip.compress(language_model.arpa.read_bytes()))
+    run_module("dinosr_espnet.bin.build_lm", "--arpa", str(official), "--token_list",
+               str(write_token_list(tmp_path / "tokens.txt")), "--out_dir", str(tmp_path / "out"),
+               "--kenlm_bin_dir", str(require_kenlm()))
+    assert (tmp_path / "out" / "4gram.arpa").read_bytes() == language_model.arpa.read_bytes()
+    assert (tmp_path / "out" / "4gram.bin").is_file()
+    assert read_lexicon(tmp_path / "out" / "lexicon.txt") == read_lexicon(language_model.lexicon)
