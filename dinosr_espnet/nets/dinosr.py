@@ -1,4 +1,17 @@
-"""DinoSR: self-distillation with online clustering (spec 1.2 steps 9-12)."""
+"""DinoSR: self-distillation with online clustering (spec 1.2 steps 9-12).
+
+Deliberate differences from the official fairseq code (everything else follows it):
+
+- The teacher EMA step and the update counter advance once per *optimizer* step
+  (``on_optimizer_step``), not once per forward, so gradient accumulation emulates more GPUs.
+- Padding: padded frames are re-zeroed before every positional-convolution block and excluded from
+  the teacher's instance norm, so batch composition never changes a result (pre-training in fairseq
+  crops instead of padding, so this only matters for padded batches).
+- The front-end freeze at ``freeze_teacher_step`` runs the CNN/LayerNorm/projection without gradient
+  (and restores them to their value at the freeze) instead of re-loading a saved state dict.
+- Stats: ``ema_decay`` is reported as is (fairseq logs it multiplied by 1000).
+- Codebooks are registered buffers (checkpointed, moved with the module), still fp32 and EMA-only.
+"""
 import math
 from typing import Dict, List
 
