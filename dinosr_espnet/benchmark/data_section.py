@@ -84,7 +84,7 @@ def batch_waste(lengths: Sequence[int], batch_size: int, sort: bool, seed: int) 
     return padded / area, dropped / sum(order)
 
 
-def run_data_section(settings: BenchmarkSettings, ceiling_flops, log) -> SectionResult:
+def run_data_section(settings: BenchmarkSettings, log) -> SectionResult:
     result = SectionResult("data")
     collate, collate_name = project_collate()
     if collate is None:

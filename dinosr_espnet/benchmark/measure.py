@@ -25,14 +25,26 @@ class Measurement:
     seconds: List[float] = field(default_factory=list)
     peak_bytes: List[float] = field(default_factory=list)
     flops: Optional[float] = None  # of one call, counted on the first warm-up run when asked
+    cpu_seconds: List[float] = field(default_factory=list)  # this process's user + system CPU time per run
 
     @property
     def median_seconds(self) -> float:
         return statistics.median(self.seconds)
 
     @property
+    def median_cpu_seconds(self) -> float:
+        return statistics.median(self.cpu_seconds)
+
+    @property
     def median_peak_bytes(self) -> float:
         return statistics.median(self.peak_bytes) if self.peak_bytes else float("nan")
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads); on a loaded machine it stays
+    close to what an idle machine's wall time would be, for single-threaded work."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def synchronize(device: torch.device) -> None:
@@ -130,10 +142,11 @@ def measure_interleaved(callables: Dict[str, Callable[[], object]], device: torc
             if observer is not None:
                 observer.run_started()
             synchronize(device)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), process_cpu_seconds()
             function()
             synchronize(device)
             results[name].seconds.append(time.perf_counter() - start)
+            results[name].cpu_seconds.append(process_cpu_seconds() - cpu_start)
             if observer is not None:
                 observer.run_finished(results[name].seconds[-1])
         if progress is not None:
@@ -228,10 +241,16 @@ def count_flops(function: Callable[[], object]) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_ceiling(device: torch.device, dtype: torch.dtype, size: int, warmup: int, repeats: int
-                   ) -> float:
-    """The machine's reachable FLOP/s: median rate of a ``size`` x ``size`` matmul."""
-    left = torch.randn(size, size, device=device, dtype=dtype)
-    right = torch.randn(size, size, device=device, dtype=dtype)
-    result = measure_interleaved({"matmul": lambda: torch.mm(left, right)}, device, warmup, repeats)
-    return 2.0 * size ** 3 / result["matmul"].median_seconds
+MATMUL = "matmul"
+
+
+def matmul_callable(device: torch.device, dtype: torch.dtype, size: int) -> Callable[[], None]:
+    """A ``size`` x ``size`` matmul: timed beside the model steps, it gives the machine's reachable
+    FLOP/s under the same load (``matmul_flops``)."""
+    left = torch.randn(size, size, device=device).to(dtype)
+    right = torch.randn(size, size, device=device).to(dtype)
+    return lambda: torch.mm(left, right)
+
+
+def matmul_flops(size: int) -> float:
+    return 2.0 * size ** 3

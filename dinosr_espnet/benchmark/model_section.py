@@ -5,11 +5,11 @@ mask, forward + backward of a mean-square loss on the last layer, gradients drop
 LayerDrop is set to 0 in both so every step does the same work.
 """
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 
-from dinosr_espnet.benchmark.measure import measure_interleaved
+from dinosr_espnet.benchmark.measure import MATMUL, matmul_callable, matmul_flops, measure_interleaved
 from dinosr_espnet.benchmark.reference import MISSING_TRANSFORMERS, build_reference
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
@@ -86,7 +86,7 @@ def reference_runs(reference, batch: Batch):
     return forward, masked
 
 
-def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float], log) -> SectionResult:
+def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
     from dinosr_espnet.nets import SpeechEncoder
 
     result = SectionResult("model")
@@ -115,30 +115,38 @@ def run_model_section(settings: BenchmarkSettings, ceiling_flops: Optional[float
         callables["reference_train_step"] = train_step_callable(reference, reference_masked, settings)
         result.messages.append(f"reference attention implementation: "
                                f"{getattr(reference.config, '_attn_implementation', 'unknown')}")
+    callables[MATMUL] = matmul_callable(device, settings.torch_dtype, settings.matmul_side)
     log(f"model: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s "
         f"({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)")
     timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True)
 
     for name, measurement in timings.items():
+        if name == MATMUL:
+            continue
         result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
-                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step")
+                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step "
+                   f"({measurement.median_cpu_seconds:.3f} s process CPU)")
     if reference is not None:
         for kind in ("forward", "train_step"):
             ratio = timings[f"reference_{kind}"].median_seconds / timings[f"student_{kind}"].median_seconds
             result.add(f"{kind}_speed_ratio_ours_over_reference", ratio, "x", "target >= 1.0 on CPU")
-    add_flops_and_memory(result, timings, ceiling_flops, device)
+    add_flops_and_memory(result, timings, settings)
     return result
 
 
-def add_flops_and_memory(result: SectionResult, timings, ceiling_flops: Optional[float], device) -> None:
-    """GFLOP per step, achieved GFLOP/s, MFU and peak memory of every training step in ``timings``."""
+def add_flops_and_memory(result: SectionResult, timings, settings: BenchmarkSettings) -> None:
+    """GFLOP per step, achieved GFLOP/s, MFU (against the matmul timed beside the steps) and peak
+    memory of every training step in ``timings``."""
+    device = settings.torch_device
+    ceiling_flops = matmul_flops(settings.matmul_side) / timings[MATMUL].median_seconds
+    result.add("matmul_ceiling_gflop_per_second", ceiling_flops / 1e9, "GFLOP/s",
+               f"{settings.matmul_side}^2 {settings.dtype} matmul, interleaved with the steps")
     for name in [name for name in timings if name.endswith("train_step")]:
         flops = timings[name].flops
         achieved = flops / timings[name].median_seconds
         result.add(f"{name}_gflop", flops / 1e9, "GFLOP", "FlopCounterMode, forward + backward")
         result.add(f"{name}_gflop_per_second", achieved / 1e9, "GFLOP/s")
-        if ceiling_flops:
-            result.add(f"{name}_mfu", achieved / ceiling_flops, "fraction", "of the measured matmul rate")
+        result.add(f"{name}_mfu", achieved / ceiling_flops, "fraction", "of the measured matmul rate")
         result.add(f"{name}_peak_memory_mb", timings[name].median_peak_bytes / MEGABYTE, "MB",
                    "peak above the level before the step" + (" (CUDA allocated)" if device.type == "cuda"
                                                              else " (resident set)"))

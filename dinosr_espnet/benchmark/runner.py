@@ -1,12 +1,12 @@
 """Runs the chosen sections and collects their results; a section that cannot run yet says why."""
 import time
 import traceback
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import torch
 
 from dinosr_espnet.benchmark.environment import describe_environment
-from dinosr_espnet.benchmark.measure import matmul_ceiling
+from dinosr_espnet.benchmark.measure import process_cpu_seconds
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
 
@@ -38,24 +38,19 @@ def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = prin
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda given but torch sees no CUDA device")
     environment = describe_environment(device)
-    ceiling: Optional[float] = None
-    if {"model", "codebook"} & set(settings.sections):
-        size = 256 if settings.smallest else settings.matmul_size
-        dtype = torch.float32 if settings.dtype == "fp32" else settings.torch_dtype
-        ceiling = matmul_ceiling(device, dtype, size, settings.warmup, settings.repeats)
-        log(f"matmul ceiling ({size}x{size}, {dtype}): {ceiling / 1e9:.1f} GFLOP/s")
+    cpu_start, wall_start = process_cpu_seconds(), time.perf_counter()
     results = []
     for section in settings.sections:
         start = time.perf_counter()
         log(f"== section {section}")
         try:
-            result = _section_runner(section)(settings, ceiling, log)
+            result = _section_runner(section)(settings, log)
         except (ImportError, AttributeError) as error:  # a part of the project not written yet
             log(traceback.format_exc())
             result = not_yet_measurable(section, f"{type(error).__name__}: {error}")
-        if section in ("model", "codebook") and ceiling is not None:
-            result.add("matmul_ceiling_gflop_per_second", ceiling / 1e9, "GFLOP/s",
-                       f"{256 if settings.smallest else settings.matmul_size}^2 matmul, same run")
         log(f"== section {section} done in {time.perf_counter() - start:.1f} s ({result.status})")
         results.append(result)
+    # With 1 torch thread, a share well below 1 means other processes took the cores (loaded machine).
+    environment["process_cpu_share_of_wall"] = round(
+        (process_cpu_seconds() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9), 3)
     return environment, results

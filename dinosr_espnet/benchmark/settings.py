@@ -35,6 +35,10 @@ class BenchmarkSettings:
     def torch_dtype(self) -> torch.dtype:
         return DTYPES[self.dtype]
 
+    @property
+    def matmul_side(self) -> int:
+        return 256 if self.smallest else self.matmul_size
+
     def autocast(self):
         """Mixed precision for bf16/fp16; fp32 runs as is."""
         if self.dtype == "fp32":

@@ -27,9 +27,10 @@ DATA_FIGURES = ["read_flac_utterances_per_second", "read_flac_audio_seconds_per_
                 "dataloader_utterances_per_second_per_worker", "dataloader_audio_seconds_per_second_per_worker",
                 "padding_waste_random_batches", "padding_waste_sorted_batches",
                 "crop_loss_random_batches", "crop_loss_sorted_batches"]
-DECODE_FIGURES = ["greedy_rtf", "lexicon_4gram_beam50_rtf", "lexicon_4gram_beam500_rtf",
-                  "lexicon_4gram_beam1500_rtf"]
-ENVIRONMENT_KEYS = ["cpu_model", "cpu_cores", "torch_threads", "gpu", "torch", "espnet", "dinosr_espnet_git"]
+DECODE_FIGURES = ["greedy_rtf"] + [f"lexicon_4gram_beam{beam}_{kind}" for beam in (50, 500, 1500)
+                                   for kind in ("rtf", "process_cpu_rtf")]
+ENVIRONMENT_KEYS = ["cpu_model", "cpu_cores", "torch_threads", "gpu", "torch", "espnet", "dinosr_espnet_git",
+                    "load_average_1_5_15_min", "process_cpu_share_of_wall"]
 
 
 def transformers_installed() -> bool:
