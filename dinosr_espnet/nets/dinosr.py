@@ -12,7 +12,6 @@ Deliberate differences from the official fairseq code (everything else follows i
 - Stats: ``ema_decay`` is reported as is (fairseq logs it multiplied by 1000).
 - Codebooks are registered buffers (checkpointed, moved with the module), still fp32 and EMA-only.
 """
-import math
 from typing import Dict, List
 
 import torch
@@ -83,6 +82,4 @@ class DinoSRModel(SelfDistillationModel):
         }
         for index, value in enumerate(active.tolist()):
             stats[f"active_codewords_{index}"] = value
-        if not math.isfinite(stats["loss"]):
-            stats["loss"] = float("nan")
         return stats

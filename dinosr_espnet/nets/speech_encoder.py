@@ -4,7 +4,6 @@ from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from dinosr_espnet.nets.config import DinoSRConfig
 from dinosr_espnet.nets.feature_extractor import FeatureExtractor, Fp32LayerNorm

@@ -3,7 +3,6 @@ import os
 import torch
 import torch.multiprocessing as multiprocessing
 from torch import distributed as dist
-from torch.nn import functional as F
 
 from dinosr_espnet.nets.codebook import OnlineCodebooks
 

@@ -9,7 +9,8 @@ def test_base_defaults_are_the_official_base_yaml_values():
     assert config.conv_feature_layers == ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
     assert (config.encoder_embed_dim, config.encoder_layers, config.encoder_attention_heads,
             config.encoder_ffn_embed_dim) == (768, 12, 12, 3072)
-    assert (config.mask_prob, config.mask_length, config.average_top_k_layers, config.codebook_size) == (0.8, 10, 8, 256)
+    assert (config.mask_prob, config.mask_length) == (0.8, 10)
+    assert (config.average_top_k_layers, config.codebook_size) == (8, 256)
     assert (config.ema_decay, config.ema_end_decay, config.ema_anneal_end_step) == (0.999, 0.9999, 30000)
     assert (config.freeze_teacher_step, config.codebook_decay, config.encoder_layerdrop) == (200001, 0.9, 0.05)
     assert (config.conv_pos, config.pos_conv_depth, config.conv_pos_groups) == (95, 5, 16)
