@@ -73,8 +73,9 @@ def decode_viterbi(emissions: Emissions, tokens: CtcTokens, data_dir: DataDir, m
 
 
 def decode_lexicon(emissions: Emissions, decoder: LexiconBeamDecoder, settings: BeamSettings, data_dir: DataDir,
-                   mode_dir: Path, log=print) -> None:
-    record = {"mode": mode_dir.name, "setting": settings.to_dict(), "emissions": emissions.source}
+                   mode_dir: Path, log=print, lm_record: Optional[dict] = None) -> None:
+    record = {"mode": mode_dir.name, "setting": settings.to_dict(), "emissions": emissions.source,
+              "lm": lm_record or {}}
     if _is_done(mode_dir, record):
         log(f"[decode] {data_dir.name}/{mode_dir.name} is up to date")
         return
@@ -91,6 +92,11 @@ def decode_lexicon(emissions: Emissions, decoder: LexiconBeamDecoder, settings: 
     _finish_mode(mode_dir, data_dir, [h[0].text for h in hypotheses],
                  {**record, "decode_seconds": round(seconds, 3),
                   "real_time_factor": round(seconds / max(emissions.audio_seconds, 1e-9), 6)}, log)
+
+
+def _file_record(path: Path) -> dict:
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime": stat.st_mtime}
 
 
 def token_list_from_train_config(asr_train_config: Path) -> List[str]:
@@ -155,10 +161,14 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
             raise ValueError(f"--tune_set {tune_set} has no text file to score against")
         best, _ = search_weights(decoder, emissions[tune.name].log_probs, [tune.text[u] for u in tune.utt_ids],
                                  replace(base, beam=config.tune_beam, nbest=1),
-                                 config.search, output_dir / "lm_weight_search.tsv", tune.name, log)
+                                 config.search, output_dir / "lm_weight_search.tsv", tune.name, log,
+                                 source={"emissions": emissions[tune.name].source, "lexicon": _file_record(lexicon),
+                                         "lm": _file_record(lm), "settings": replace(base, beam=config.tune_beam,
+                                                                                     nbest=1).to_dict()})
     final = replace(best, beam=config.final_beam, nbest=base.nbest)
     (output_dir / "best_setting.json").write_text(json.dumps(final.to_dict(), indent=2) + "\n", encoding="utf-8")
     log(f"[decode] best setting: lm_weight {final.lm_weight:g}, word_score {final.word_score:g}; final beam {final.beam}")
     for name in test_names:
-        decode_lexicon(emissions[name], decoder, final, data_dirs[name], output_dir / name / lm_mode, log)
+        decode_lexicon(emissions[name], decoder, final, data_dirs[name], output_dir / name / lm_mode, log,
+                       lm_record={"lexicon": _file_record(lexicon), "lm": _file_record(lm)})
     return {name: output_dir / name for name in test_names}

@@ -5,6 +5,7 @@ where it stopped; ``lm_weight_search.md`` is the same table sorted by WER.
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -85,9 +86,19 @@ def write_markdown(path: Path, trials: List[Trial], tune_set: str) -> None:
 
 def search_weights(decoder: LexiconBeamDecoder, emissions: Sequence[np.ndarray], references: Sequence[str],
                    settings: BeamSettings, config: SearchConfig, table_path: Path,
-                   tune_set: str = "tune", log=print) -> Tuple[BeamSettings, List[Trial]]:
-    """Try every candidate at ``settings.beam``; returns the best setting (lowest WER, earliest on ties)."""
+                   tune_set: str = "tune", log=print, source: Optional[dict] = None) -> Tuple[BeamSettings, List[Trial]]:
+    """Try every candidate at ``settings.beam``; returns the best setting (lowest WER, earliest on ties).
+
+    ``source`` (model, emissions, LM, lexicon, fixed settings) is kept beside the table; trials
+    recorded for another source are discarded instead of resumed.
+    """
     table_path = Path(table_path)
+    source_path = table_path.with_suffix(".source.json")
+    source_text = json.dumps(source or {}, sort_keys=True)
+    if table_path.is_file() and (not source_path.is_file() or source_path.read_text() != source_text):
+        log(f"[search] {table_path} was made for other emissions, LM or settings; starting afresh")
+        table_path.unlink()
+    source_path.write_text(source_text)
     done: Dict[Tuple[int, float, float], Trial] = {
         (t.beam, t.lm_weight, t.word_score): t for t in read_trials(table_path)}
     if not table_path.is_file():

@@ -107,3 +107,21 @@ def test_missing_lm_or_lexicon_is_a_clear_error(stored_setup):
 def test_commands_have_help(module):
     result = run_module(module, "--help")
     assert "usage: python -m " + module in result.stdout
+
+
+def test_search_table_is_resumed_only_for_the_same_emissions_and_lm(stored_setup):
+    setup = stored_setup
+    lm = build_test_lm(setup["tmp"], write_token_list(setup["tmp"] / "tokens.txt"))
+    arguments = (setup["config"], setup["model"], setup["output"], setup["dirs"][:1], setup["decode_config"])
+    table = setup["output"] / "lm_weight_search.tsv"
+    run_decoding(*arguments, tune_set=setup["dirs"][0], lexicon=lm.lexicon, lm=lm.binary, model_loader=_no_model,
+                 log=lambda *_: None)
+    first = table.read_text()
+    messages = []
+    run_decoding(*arguments, tune_set=setup["dirs"][0], lexicon=lm.lexicon, lm=lm.binary, model_loader=_no_model,
+                 log=messages.append)
+    assert table.read_text() == first and not any(m.startswith("[search]") for m in messages)
+    run_decoding(*arguments, tune_set=setup["dirs"][0], lexicon=lm.lexicon, lm=lm.arpa, model_loader=_no_model,
+                 log=messages.append)
+    assert any("starting afresh" in m for m in messages)
+    assert len(table.read_text().splitlines()) == 1 + setup["decode_config"].search.budget
