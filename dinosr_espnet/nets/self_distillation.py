@@ -89,6 +89,12 @@ class SelfDistillationModel(nn.Module):
             for name, tensor in state.items():
                 tensor.data.copy_(self._front_end_snapshot[name])
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        # A loaded state replaces the front end: take a fresh snapshot at the next freeze check.
+        self._front_end_snapshot = None
+        self.student.freeze_front_end = False
+        super()._load_from_state_dict(*args, **kwargs)
+
     def train(self, mode: bool = True) -> "SelfDistillationModel":
         super().train(mode)
         self.teacher.train(mode)  # keeps its encoder in eval mode

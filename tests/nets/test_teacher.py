@@ -162,3 +162,15 @@ def test_teacher_sees_the_unmasked_features_before_input_dropout():
     expected = model.student.extract_features(waveform, lengths).features
     assert torch.allclose(captured["x"], expected, atol=1e-6)
     assert not (captured["x"] == model.student.mask_emb).all(dim=-1).any()
+
+
+def test_loading_a_checkpoint_after_the_freeze_keeps_the_loaded_front_end():
+    config = deterministic_tiny(freeze_teacher_step=1)
+    model = DinoSRModel(config)
+    model.on_optimizer_step()  # frozen, snapshot taken
+    other = DinoSRModel(config)
+    other.on_optimizer_step()
+    model.load_state_dict(other.state_dict())
+    model.on_optimizer_step()
+    key = "post_extract_proj.weight"
+    assert torch.equal(model.student.state_dict()[key], other.student.state_dict()[key])
