@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, which follows OMP_NUM_THREADS)")
     parser.add_argument("--matmul_size", type=int, default=defaults.matmul_size,
-                        help="side of the square matmul that measures the machine's ceiling (default: %(default)s)")
+                        help="side of the square matmul that measures the machine's ceiling "
+                             "(default: 2048 on CPU, 8192 on CUDA, 256 with --smallest)")
     parser.add_argument("--data_utterances", type=int, default=defaults.data_utterances,
                         help="FLAC files written and read in the data section (default: %(default)s)")
     parser.add_argument("--data_workers", type=int, default=defaults.data_workers,
