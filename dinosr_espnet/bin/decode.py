@@ -13,6 +13,7 @@ Example::
         --output_dir exp/finetune_dinosr_10m_seed1/decode
 """
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lm", type=Path, default=None, help="KenLM ARPA or binary (default: Viterbi only)")
     parser.add_argument("--lm_mode", default="4gram", help="output sub-directory name of LM decoding (default: 4gram)")
     parser.add_argument("--decode_config", type=Path, default=None, help="decode YAML, e.g. conf/decode.yaml")
+    parser.add_argument("--num_workers", type=int, default=None,
+                        help="processes for lexicon decoding (default: the decode config's num_workers, 1)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto) for the encoder forward")
     parser.add_argument("--ngpu", type=int, default=None, help="ESPnet-style: 0 = cpu, >0 = cuda (overrides --device)")
     return parser
@@ -48,8 +51,10 @@ def main(argv=None) -> int:
     device = ("cuda" if args.ngpu else "cpu") if args.ngpu is not None else args.device  # "auto" resolved on use
     started = time.time()
     try:
-        run_decoding(args.asr_train_config, args.asr_model_file, args.output_dir, test_sets,
-                     load_decode_config(args.decode_config), tune_set=args.tune_set, lexicon=args.lexicon,
+        config = load_decode_config(args.decode_config)
+        if args.num_workers is not None:
+            config = dataclasses.replace(config, num_workers=args.num_workers)
+        run_decoding(args.asr_train_config, args.asr_model_file, args.output_dir, test_sets, config, tune_set=args.tune_set, lexicon=args.lexicon,
                      lm=args.lm, lm_mode=args.lm_mode, device=device)
     except (FileNotFoundError, ValueError) as error:
         print(f"decode: error: {error}", file=sys.stderr)

@@ -23,6 +23,7 @@ class SearchConfig:
 @dataclass(frozen=True)
 class DecodeConfig:
     emission_batch_size: int = 8
+    num_workers: int = 1  # processes for lexicon decoding (utterances split among them)
     word_boundary: str = "<space>"
     tune_beam: int = 500
     final_beam: int = 1500

@@ -73,7 +73,7 @@ def decode_viterbi(emissions: Emissions, tokens: CtcTokens, data_dir: DataDir, m
 
 
 def decode_lexicon(emissions: Emissions, decoder: LexiconBeamDecoder, settings: BeamSettings, data_dir: DataDir,
-                   mode_dir: Path, log=print, lm_record: Optional[dict] = None) -> None:
+                   mode_dir: Path, log=print, lm_record: Optional[dict] = None, num_workers: int = 1) -> None:
     record = {"mode": mode_dir.name, "setting": settings.to_dict(), "emissions": emissions.source,
               "lm": lm_record or {}}
     if _is_done(mode_dir, record):
@@ -83,7 +83,8 @@ def decode_lexicon(emissions: Emissions, decoder: LexiconBeamDecoder, settings: 
     log(f"[decode] {data_dir.name}/{mode_dir.name}: beam {settings.beam}, lm_weight {settings.lm_weight:g}, "
         f"word_score {settings.word_score:g}, {len(emissions.utt_ids)} utterances")
     started = time.time()
-    hypotheses = decode_all(emissions.log_probs, decoder, settings, progress=f"[decode] {data_dir.name}")
+    hypotheses = decode_all(emissions.log_probs, decoder, settings, progress=f"[decode] {data_dir.name}",
+                            num_workers=num_workers)
     seconds = time.time() - started
     if settings.nbest > 1:
         lines = [f"{utt}\t{rank}\t{h.score:.4f}\t{h.text}\n"
@@ -164,11 +165,13 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
                                  config.search, output_dir / "lm_weight_search.tsv", tune.name, log,
                                  source={"emissions": emissions[tune.name].source, "lexicon": _file_record(lexicon),
                                          "lm": _file_record(lm), "settings": replace(base, beam=config.tune_beam,
-                                                                                     nbest=1).to_dict()})
+                                                                                     nbest=1).to_dict()},
+                                 num_workers=config.num_workers)
     final = replace(best, beam=config.final_beam, nbest=base.nbest)
     (output_dir / "best_setting.json").write_text(json.dumps(final.to_dict(), indent=2) + "\n", encoding="utf-8")
     log(f"[decode] best setting: lm_weight {final.lm_weight:g}, word_score {final.word_score:g}; final beam {final.beam}")
     for name in test_names:
         decode_lexicon(emissions[name], decoder, final, data_dirs[name], output_dir / name / lm_mode, log,
-                       lm_record={"lexicon": _file_record(lexicon), "lm": _file_record(lm)})
+                       lm_record={"lexicon": _file_record(lexicon), "lm": _file_record(lm)},
+                       num_workers=config.num_workers)
     return {name: output_dir / name for name in test_names}

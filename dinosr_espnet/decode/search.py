@@ -86,7 +86,8 @@ def write_markdown(path: Path, trials: List[Trial], tune_set: str) -> None:
 
 def search_weights(decoder: LexiconBeamDecoder, emissions: Sequence[np.ndarray], references: Sequence[str],
                    settings: BeamSettings, config: SearchConfig, table_path: Path,
-                   tune_set: str = "tune", log=print, source: Optional[dict] = None) -> Tuple[BeamSettings, List[Trial]]:
+                   tune_set: str = "tune", log=print, source: Optional[dict] = None,
+                   num_workers: int = 1) -> Tuple[BeamSettings, List[Trial]]:
     """Try every candidate at ``settings.beam``; returns the best setting (lowest WER, earliest on ties).
 
     ``source`` (model, emissions, LM, lexicon, fixed settings) is kept beside the table; trials
@@ -111,7 +112,8 @@ def search_weights(decoder: LexiconBeamDecoder, emissions: Sequence[np.ndarray],
             trials.append(done[key])
             continue
         started = time.time()
-        hypotheses = decode_all(emissions, decoder, settings.with_weights(lm_weight, word_score))
+        hypotheses = decode_all(emissions, decoder, settings.with_weights(lm_weight, word_score),
+                                num_workers=num_workers)
         counts = word_errors(references, [h[0].text for h in hypotheses])
         trial = Trial(index, int(settings.beam), lm_weight, word_score, counts.error_rate, counts.errors,
                       counts.reference_length, time.time() - started)

@@ -119,3 +119,15 @@ def test_build_lm_takes_an_existing_gzipped_arpa(language_model, tmp_path):
     assert (tmp_path / "out" / "4gram.arpa").read_bytes() == language_model.arpa.read_bytes()
     assert (tmp_path / "out" / "4gram.bin").is_file()
     assert read_lexicon(tmp_path / "out" / "lexicon.txt") == read_lexicon(language_model.lexicon)
+
+
+def test_parallel_decoding_matches_serial_order_and_results(language_model):
+    tokens = ctc_tokens(TOKENS)
+    references = sentences(9, seed=11)
+    emissions = [noisy_posteriors(text, TOKENS, noise=2.2, seed=index) for index, text in enumerate(references)]
+    decoder = LexiconBeamDecoder(tokens, language_model.lexicon, language_model.binary)
+    settings = BeamSettings(beam=20, nbest=2)
+    serial = decode_all(emissions, decoder, settings)
+    parallel = decode_all(emissions, decoder, settings, num_workers=2)
+    assert [[(h.text, h.score) for h in nbest] for nbest in parallel] == [
+        [(h.text, h.score) for h in nbest] for nbest in serial]
