@@ -129,7 +129,13 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
     if reference is not None:
         for kind in ("forward", "train_step"):
             ratio = timings[f"reference_{kind}"].median_seconds / timings[f"student_{kind}"].median_seconds
-            result.add(f"{kind}_speed_ratio_ours_over_reference", ratio, "x", "target >= 1.0 on CPU")
+            result.add(f"{kind}_speed_ratio_ours_over_reference", ratio, "x", "wall time; target >= 1.0 on CPU")
+            # On a shared machine wall time swings with other processes; process CPU time of the
+            # single-threaded step is the steadier comparison.
+            cpu_ratio = (timings[f"reference_{kind}"].median_cpu_seconds
+                         / timings[f"student_{kind}"].median_cpu_seconds)
+            result.add(f"{kind}_speed_ratio_ours_over_reference_process_cpu", cpu_ratio, "x",
+                       "process CPU time; target >= 1.0 on CPU")
     add_flops_and_memory(result, timings, settings)
     return result
 

@@ -16,10 +16,11 @@ MODEL_FIGURES = ["student_parameters", "student_forward_audio_seconds_per_second
                  "student_train_step_peak_memory_mb", "matmul_ceiling_gflop_per_second"]
 REFERENCE_FIGURES = ["reference_parameters", "reference_forward_audio_seconds_per_second",
                      "reference_train_step_audio_seconds_per_second", "forward_speed_ratio_ours_over_reference",
-                     "train_step_speed_ratio_ours_over_reference", "reference_train_step_gflop_per_second",
+                     "train_step_speed_ratio_ours_over_reference", "forward_speed_ratio_ours_over_reference_process_cpu",
+                     "train_step_speed_ratio_ours_over_reference_process_cpu", "reference_train_step_gflop_per_second",
                      "reference_train_step_peak_memory_mb"]
 CODEBOOK_FIGURES = ["dinosr_train_step_audio_seconds_per_second", "student_only_train_step_audio_seconds_per_second",
-                    "dinosr_overhead_ratio", "codebook_assign_fraction_of_step", "codebook_update_fraction_of_step",
+                    "dinosr_overhead_ratio", "dinosr_overhead_ratio_process_cpu", "dinosr_flop_ratio", "codebook_assign_fraction_of_step", "codebook_update_fraction_of_step",
                     "teacher_forward_fraction_of_step", "ema_teacher_step_fraction_of_step",
                     "codebooks_plus_ema_fraction_of_step", "dinosr_train_step_gflop_per_second",
                     "dinosr_train_step_mfu", "dinosr_train_step_peak_memory_mb", "matmul_ceiling_gflop_per_second"]
