@@ -3,7 +3,7 @@
 CPU peak memory uses the kernel's resident-set high-water mark (``VmHWM``), reset before the
 run by writing ``5`` to ``/proc/self/clear_refs`` after ``malloc_trim`` has handed freed heap back
 (so memory kept by glibc from earlier steps is not mistaken for headroom); tracemalloc does not
-see torch's allocations. Memory is taken on the warm-up run, so trimming never slows a timed run.
+see torch's allocations. Memory is taken on an extra run after the timed ones, so trimming never slows a timed run.
 Where the reset is not allowed, the ``resource.getrusage`` maxrss delta is used (it only shows
 growth beyond the previous peak, so it may read 0). CUDA uses ``torch.cuda.max_memory_allocated``.
 """
@@ -13,7 +13,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -111,12 +111,14 @@ class PeakMemory:
 
 def measure_interleaved(callables: Dict[str, Callable[[], object]], device: torch.device,
                         warmup: int, repeats: int, progress: Optional[Callable[[str], None]] = None,
-                        flops: bool = False, observers: Optional[Dict[str, "RunObserver"]] = None
-                        ) -> Dict[str, Measurement]:
+                        flops: bool = False, observers: Optional[Dict[str, "RunObserver"]] = None,
+                        memory_of: Optional[Sequence[str]] = None) -> Dict[str, Measurement]:
     """Time each callable ``repeats`` times after ``warmup`` runs (at least 1 with ``flops``), round-robin.
 
-    Peak memory (and, with ``flops``, the FLOP count) comes from the first warm-up run of each
-    callable, so the timed runs carry no instrumentation. ``observers[name]`` is told when each
+    With ``flops``, the FLOP count comes from the first warm-up run. Peak memory of the callables
+    named in ``memory_of`` comes from one extra run after the timed ones (not the first run, which
+    would also carry the process's one-time allocations, such as oneDNN's caches); the timed runs
+    carry no instrumentation. ``observers[name]`` is told when each
     timed run of ``name`` starts and how long it took (used to attribute a step to its parts).
 
     Interleaving (A, B, A, B, ...) rather than (A, A, B, B) lets a change in machine load hit
@@ -124,18 +126,13 @@ def measure_interleaved(callables: Dict[str, Callable[[], object]], device: torc
     """
     results = {name: Measurement() for name in callables}
     observers = observers or {}
-    for warmup_run in range(max(warmup, 1 if (flops or warmup) else 0)):
+    for warmup_run in range(max(warmup, 1 if flops else 0)):
         for name, function in callables.items():
-            if warmup_run == 0:
-                with PeakMemory(device) as memory:
-                    if flops:
-                        results[name].flops = count_flops(function)
-                    else:
-                        function()
-                results[name].peak_bytes.append(memory.extra_bytes)
+            if warmup_run == 0 and flops:
+                results[name].flops = count_flops(function)
             else:
                 function()
-                synchronize(device)
+            synchronize(device)
     for repeat in range(repeats):
         for name, function in callables.items():
             observer = observers.get(name)
@@ -152,6 +149,10 @@ def measure_interleaved(callables: Dict[str, Callable[[], object]], device: torc
         if progress is not None:
             progress(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
                 f"{name} {results[name].seconds[-1]:.3f} s" for name in callables))
+    for name in memory_of or ():
+        with PeakMemory(device) as memory:
+            callables[name]()
+        results[name].peak_bytes.append(memory.extra_bytes)
     return results
 
 

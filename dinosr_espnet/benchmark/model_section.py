@@ -118,7 +118,8 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
     callables[MATMUL] = matmul_callable(device, settings.torch_dtype, settings.matmul_side)
     log(f"model: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s "
         f"({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)")
-    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True)
+    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True,
+                                  memory_of=[name for name in callables if name.endswith("train_step")])
 
     for name, measurement in timings.items():
         if name == MATMUL:

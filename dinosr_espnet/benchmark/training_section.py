@@ -78,7 +78,8 @@ def run_training_section(settings: BenchmarkSettings, log) -> SectionResult:
     log(f"codebook: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s")
     try:
         timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True,
-                                      observers={"dinosr_train_step": timer})
+                                      observers={"dinosr_train_step": timer},
+                                      memory_of=["dinosr_train_step", "student_only_train_step"])
     finally:
         timer.remove()
     audio = batch.audio_seconds
