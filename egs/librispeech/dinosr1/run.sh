@@ -5,7 +5,7 @@ set -euo pipefail
 # Run from this directory (outputs go to ./data ./dump ./exp); a directory of symlinks to it works too.
 template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 
-"${template}" \
+exec "${template}" \
     --pretrain_set train_960 --pretrain_valid_set dev_clean \
     --finetune_valid_set dev_other --tune_set dev_other \
     --test_sets "dev_clean dev_other test_clean test_other" \
