@@ -20,7 +20,8 @@ install: python-env debian-packages kenlm
 python-env: $(VENV)/.installed
 $(VENV)/.installed: setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade "pip>=23"
+	# Pinned: pip 26 refuses espnet's dependency ci_sdr (a git URL in its "all" extra), pip 23.2.1 installs it.
+	$(PIP) install --quiet "pip==23.2.1"
 	$(PIP) install -e '.[test]'
 	touch $@
 
