@@ -24,10 +24,12 @@ INSTALL_REQUIRES = [
     "numpy",
 ]
 
+REFERENCE_MODEL = "transformers==5.24.0"
 EXTRAS_REQUIRE = {
-    "test": ["pytest", "pytest-timeout"],
-    # Hugging Face's Data2VecAudioModel is the independent reference the benchmark compares with.
-    "bench": ["transformers"],
+    # transformers: Hugging Face's Data2VecAudioModel is the independent reference that the parity
+    # test (tests/nets/test_reference_parity.py) and the benchmark compare the student with.
+    "test": ["pytest", "pytest-timeout", REFERENCE_MODEL],
+    "bench": [REFERENCE_MODEL],
 }
 
 setup(
