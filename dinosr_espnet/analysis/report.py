@@ -91,3 +91,30 @@ def draw_unit_pictures(phones: Sequence[str], joint: Dict[Tuple[str, int], np.nd
                 joint[source, layer], phones, output_dir / f"phone_unit_{source}_layer{layer}.png",
                 title=f"p(phone | codeword): {SOURCE_TITLES[source]}, layer {layer}"))
     return written
+
+
+def unit_comparison_lines(exp_root: Path) -> List[str]:
+    """RESULTS.md table of every ``exp_root/pretrain_<tag>/units_*/units.json``: PNMI and purities of the
+    trained model next to the same architecture at random init (stage 8), one row per layer."""
+    rows = []
+    for path in sorted(Path(exp_root).glob("pretrain_*/units_*/units.json")):
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        by_layer: Dict[int, Dict[str, Dict]] = {}
+        for row in payload.get("results", []):
+            by_layer.setdefault(int(row["layer"]), {})[row["units"]] = row
+        model = path.parent.parent.name[len("pretrain_"):]
+        weights = "random init" if payload.get("random_init") else "trained"
+        data_set = Path(str(payload.get("data_dir", "?"))).name
+        for layer, sources in sorted(by_layer.items()):
+            def pnmi(source: str) -> str:
+                return f"{sources[source]['pnmi']:.3f}" if source in sources else "-"
+            codebook = sources.get("codebook", {})
+            purities = (f"{codebook['phone_purity']:.3f} | {codebook['cluster_purity']:.3f} | "
+                        f"{codebook['active_codewords']} / {codebook['codebook_size']}") if codebook else "- | - | -"
+            rows.append(f"| {model} | {weights} | {data_set} | {layer} | {pnmi('codebook')} | {pnmi('head')} | "
+                        f"{pnmi('kmeans')} | {purities} |")
+    if not rows:
+        return []
+    return ["| model | weights | set | layer | PNMI codebook | PNMI head | PNMI k-means | phone purity (codebook) | "
+            "cluster purity (codebook) | active codewords |",
+            "|---|---|---|---|---|---|---|---|---|---|", *rows]

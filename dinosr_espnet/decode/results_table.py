@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from dinosr_espnet.analysis.report import unit_comparison_lines
+from dinosr_espnet.decode.run_summary import command_lines, machine_lines, stage_time_lines
+
 EXP_PATTERN = re.compile(r"^finetune_(?P<tag>.+)_(?P<split>[^_]+)_seed(?P<seed>\d+)$")
 SET_ORDER = ["dev_clean", "dev_other", "test_clean", "test_other"]
 MODE_ORDER = ["viterbi", "4gram"]
@@ -94,6 +97,34 @@ def metric_table(scores: List[Score], metric: str, paper: Optional[Dict[str, Dic
     return lines
 
 
+def relative_gain_table(scores: List[Score], metric: str = "wer") -> List[str]:
+    """Relative reduction of the mean ``metric`` against the ``scratch`` rows of the same split, in %:
+    ``100 * (scratch - init) / scratch`` (positive = better than training from random init)."""
+    means: Dict[Tuple[str, str, str, str], List[float]] = defaultdict(list)
+    for score in scores:
+        value = getattr(score, metric)
+        if value is not None:
+            means[(score.split, score.tag, score.data_set, score.mode)].append(float(value))
+    sets = sorted({s.data_set for s in scores}, key=lambda v: _order(v, SET_ORDER))
+    modes = sorted({s.mode for s in scores}, key=lambda v: _order(v, MODE_ORDER))
+    rows = sorted({(s.split, s.tag) for s in scores if s.tag != "scratch"},
+                  key=lambda r: (_order(r[0], SPLIT_ORDER), _order(r[1], TAG_ORDER)))
+    lines = []
+    for split, tag in rows:
+        cells = []
+        for data_set in sets:
+            for mode in modes:
+                baseline, ours = means.get((split, "scratch", data_set, mode)), means.get((split, tag, data_set, mode))
+                if not baseline or not ours or statistics.fmean(baseline) == 0:
+                    cells.append("-")
+                    continue
+                reference = statistics.fmean(baseline)
+                cells.append(f"{100 * (reference - statistics.fmean(ours)) / reference:+.1f}")
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {split} | {tag} vs scratch | " + " | ".join(cells) + " |")
+    return _header(sets, modes) + lines if lines else []
+
+
 def _provenance(repo_root: Path) -> List[str]:
     from importlib import metadata
 
@@ -128,6 +159,22 @@ def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = Non
              "`4gram` = lexicon + 4-gram beam search with LM weight / word score tuned on dev-other.", "",
              "## WER (%)", "", *metric_table(scores, "wer", paper), "",
              "## CER (%)", "", *metric_table(scores, "cer", None), ""]
+    gains = relative_gain_table(scores, "wer")
+    if gains:
+        lines += ["## Relative WER reduction against fine-tuning from random init (%)", "",
+                  "`100 * (WER scratch - WER init) / WER scratch` on the means over seeds; positive = the "
+                  "pre-training helps.", "", *gains, ""]
+    units = unit_comparison_lines(exp_root)
+    if units:
+        lines += ["## Unit discovery (stage 8)", "",
+                  "Frame-level phone labels against the units of each target layer: online codebook (teacher), "
+                  "student head (argmax), offline k-means (256) on the same features; HuBERT's definitions. "
+                  "`random init` = the same architecture with random weights, the baseline.", "", *units, ""]
+    lines += ["## How this was run", "", *command_lines(exp_root), *machine_lines(), ""]
+    stage_times = stage_time_lines(exp_root)
+    if stage_times:
+        lines += ["Wall time per stage (all attempts; the stage writing this file is not in it yet):", "",
+                  *stage_times, ""]
     if paper:
         lines += ["DinoSR (paper) rows: the paper's WER with the official 4-gram (dinosr_spec.md 5.2; 10m/1h/10h "
                   "from a secondary source, 100h confirmed).", ""]

@@ -58,3 +58,53 @@ def test_score_command_scores_one_set(tmp_path):
                         "--output_dir", str(tmp_path / "out"))
     assert json.loads(result.stdout.strip().splitlines()[-1])["wer"] == 40.0
     assert (tmp_path / "out" / "hyp.trn").read_text().splitlines()[0] == "THE BAT (u1-u1)"
+
+
+def test_relative_gain_is_computed_against_scratch_of_the_same_split(tmp_path):
+    from dinosr_espnet.decode.results_table import relative_gain_table
+
+    lines = relative_gain_table(collect_scores(_experiment_tree(tmp_path)), "wer")
+    # dev-clean viterbi: scratch mean 91, dinosr mean 51 -> +44.0 %; no scratch 4gram / test-other: "-"
+    assert lines[2] == "| 10m | dinosr vs scratch | +44.0 | - | - | - |"
+    assert len(lines) == 3
+
+
+def test_stage_times_sum_every_attempt_including_killed_ones(tmp_path):
+    from dinosr_espnet.decode.run_summary import stage_time_lines
+
+    (tmp_path / "stage_times.tsv").write_text(
+        "1\t60\tfinished\t2026-01-01T00:01:00\n"
+        "3\t90\tstopped (exit 143)\t2026-01-01T00:02:30\n"
+        "3\t150\tfinished\t2026-01-01T00:05:00\n")
+    lines = stage_time_lines(tmp_path)
+    assert lines[2] == "| 1 data | 1 | 1.0 min |"
+    assert lines[3] == "| 3 pre-train | 2 (stopped (exit 143), finished) | 4.0 min |"
+    assert lines[-1] == "| total | | 5.0 min |"
+
+
+def test_bad_stage_times_line_is_named(tmp_path):
+    import pytest
+
+    from dinosr_espnet.decode.run_summary import stage_time_lines
+
+    (tmp_path / "stage_times.tsv").write_text("1\t60\n")
+    with pytest.raises(ValueError, match="stage_times.tsv:1"):
+        stage_time_lines(tmp_path)
+
+
+def test_results_md_compares_trained_and_random_init_units(tmp_path):
+    exp_root = _experiment_tree(tmp_path)
+    for name, random_init, pnmi in (("units_dev_clean", False, 0.41), ("units_dev_clean_random_init", True, 0.12)):
+        directory = exp_root / "pretrain_dinosr" / name
+        directory.mkdir(parents=True)
+        row = {"layer": 4, "units": "codebook", "active_codewords": 100, "codebook_size": 128,
+               "code_perplexity": 60.0, "cluster_purity": 0.2, "phone_purity": 0.5, "pnmi": pnmi}
+        (directory / "units.json").write_text(json.dumps(
+            {"random_init": random_init, "data_dir": "dump/dev_clean", "results": [row]}))
+    (exp_root / "commands.log").write_text("2026-01-01T00:00:00\tstages 1-8\t./run.sh --stop_stage 8\n")
+    output = tmp_path / "RESULTS.md"
+    run_module("dinosr_espnet.bin.score", "--exp_root", str(exp_root), "--output", str(output))
+    text = output.read_text()
+    assert "| dinosr | trained | dev_clean | 4 | 0.410 | - | - | 0.500 | 0.200 | 100 / 128 |" in text
+    assert "| dinosr | random init | dev_clean | 4 | 0.120 |" in text
+    assert "`./run.sh --stop_stage 8`" in text and "- machine: " in text

@@ -1,4 +1,4 @@
-"""The synthetic recipe end to end, stages 1-7, at the smallest sizes (runs in `make test`)."""
+"""The synthetic recipe end to end, stages 1-8, at the smallest sizes (runs in `make test`)."""
 import json
 import time
 
@@ -15,9 +15,13 @@ TINY = ["--data_opts", "--tiny true", "--seeds", "1", "--finetune_splits", "10m"
 FINETUNE_DIRS = ("exp/finetune_dinosr_10m_seed1", "exp/finetune_scratch_10m_seed1")
 
 
+BOOKKEEPING = {"exp/commands.log", "exp/stage_times.tsv"}  # every run appends its command and stage times
+
+
 def snapshot(root):
     """Path -> modification time of every file under root (what a re-run must leave alone)."""
-    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*") if path.is_file()}
+    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*")
+            if path.is_file() and str(path.relative_to(root)) not in BOOKKEEPING}
 
 
 @pytest.mark.slow
@@ -28,9 +32,9 @@ def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
     for name in ("run.sh", "path.sh", "cmd.sh", "conf", "local", "db.sh"):
         if (SYNTH / name).exists():
             (recipe / name).symlink_to(SYNTH / name)
-    result = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "7", *TINY], cwd=recipe, timeout=560)
+    result = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "8", *TINY], cwd=recipe, timeout=560)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
-    for number in range(1, 8):
+    for number in range(1, 9):
         assert f"Stage {number}:" in result.stdout
 
     # stage 1: Kaldi data dirs and LM text
@@ -65,14 +69,23 @@ def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
     results = (recipe / "RESULTS.md").read_text()
     assert "| 10m | scratch |" in results and "| 10m | dinosr |" in results
     assert "WER" in results and "CER" in results
-    assert results in result.stdout   # the table is printed at the end of stage 7
+    assert "| 10m | dinosr vs scratch |" in results
+    # stage 8: units of the trained model and of its random-init twin, compared in RESULTS.md
+    for name in ("units_dev_clean", "units_dev_clean_random_init"):
+        assert json.loads((pretrain / name / "units.json").read_text())["results"], name
+    assert "| dinosr | trained | dev_clean |" in results and "| dinosr | random init | dev_clean |" in results
+    # how it was run: the command as typed and one timed attempt per stage
+    assert "`./run.sh --stage 1 --stop_stage 8 --data_opts" in results
+    stage_times = [line.split("\t") for line in (recipe / "exp" / "stage_times.tsv").read_text().splitlines()]
+    assert [row[0] for row in stage_times] == [str(number) for number in range(1, 9)]
+    assert {row[2] for row in stage_times} == {"finished"}
 
     before = snapshot(recipe)
     time.sleep(0.01)
     started = time.monotonic()
-    rerun = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "7", *TINY], cwd=recipe, timeout=120)
+    rerun = run_bash(["./run.sh", "--stage", "1", "--stop_stage", "8", *TINY], cwd=recipe, timeout=120)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
-    assert rerun.stdout.count("done already") >= 7
+    assert rerun.stdout.count("done already") >= 9
     assert "running (log:" not in rerun.stdout
     assert snapshot(recipe) == before
     assert time.monotonic() - started < 30

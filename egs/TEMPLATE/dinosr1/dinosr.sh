@@ -62,6 +62,7 @@ scratch_args seeds decode_config decode_args lm lm_order lm_args paper_table ana
 help_message="Usage: ./run.sh [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
 Stages: 1 data  2 format  3 pre-train  4 fine-tune  5 LM  6 decode  7 score  8 unit analysis"
 
+invocation="${DINOSR_RECIPE_COMMAND:-$0 $*}"  # run.sh passes the command the user typed
 . "${utils_dir}/parse_options.sh"
 
 if [ $# -gt 0 ]; then
@@ -152,6 +153,13 @@ if not isinstance(content, dict):
 PYTHON
 }
 
+write_results() {  # RESULTS.md from every scored decoding (and unit analysis) under exp/
+    local paper_args=()
+    [ -n "${paper_table}" ] && paper_args=(--paper_table "${paper_table}")
+    run_logged exp/score exp/score/score.log "${python}" -m dinosr_espnet.bin.score \
+        --exp_root exp --output RESULTS.md "${paper_args[@]+"${paper_args[@]}"}"
+}
+
 pretrain_config_of() { echo "${pretrain_config//\{tag\}/$1}"; }
 finetune_config_of() { echo "${finetune_config//\{split\}/$1}"; }
 finetune_set_of() {  # Libri-light naming: 100h is train-clean-100
@@ -193,6 +201,31 @@ if run_stage 1 && [ ! -x local/data.sh ]; then
 fi
 ${dry_run} && log "dry run: configs are valid; printing the commands of stages ${stage}-${stop_stage}"
 
+# ---- bookkeeping for RESULTS.md: the command, and the wall time of every stage attempt ----
+current_stage=""
+stage_started=0
+record_stage_time() {  # record_stage_time STATUS : close the timer of the running stage
+    [ -n "${current_stage}" ] || return 0
+    printf '%s\t%s\t%s\t%s\n' "${current_stage}" "$(( $(date +%s) - stage_started ))" "$1" \
+        "$(date '+%Y-%m-%dT%H:%M:%S')" >> exp/stage_times.tsv
+    current_stage=""
+}
+begin_stage() {  # begin_stage N : time stage N (closing the previous stage's timer)
+    ${dry_run} && return 0
+    record_stage_time finished
+    current_stage="$1"
+    stage_started=$(date +%s)
+}
+if ! ${dry_run}; then
+    mkdir -p exp
+    printf '%s\t%s\t%s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "stages ${stage}-${stop_stage}" "${invocation}" \
+        >> exp/commands.log
+    # A failed or killed run still records how long its last stage ran (status interrupted).
+    trap 'record_stage_time "stopped (exit $?)"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+fi
+
 # The labelled training sets stage 2 formats: one per split.
 finetune_sets=""
 for split in ${finetune_splits}; do finetune_sets+="$(finetune_set_of "${split}") "; done
@@ -202,6 +235,7 @@ eval_sets="$(echo "${pretrain_valid_set} ${finetune_valid_set} ${tune_set} ${tes
     | tr ' ' '\n' | awk 'NF && !seen[$0]++' | xargs)"
 
 if run_stage 1; then
+    begin_stage 1
     log "Stage 1: data preparation (local/data.sh)"
     if ${dry_run}; then
         # local/data.sh has its own dry run (what it would download or generate); show it.
@@ -215,6 +249,7 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
+    begin_stage 2
     log "Stage 2: formatting: duration filter, shapes, token list (dump/)"
     if ! is_done dump; then
         run_logged dump dump/log/format_data.log "${python}" -m dinosr_espnet.bin.format_data \
@@ -228,6 +263,7 @@ if run_stage 2; then
 fi
 
 if run_stage 3; then
+    begin_stage 3
     if [ -n "${pretrained_model}" ]; then
         log "Stage 3: pre-training skipped: using the official model ${pretrained_model}"
         case "${pretrained_model}" in
@@ -267,6 +303,7 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
+    begin_stage 4
     log "Stage 4: CTC fine-tuning (splits: ${finetune_splits}; inits: ${finetune_inits}; seeds: ${seeds})"
     for split in ${finetune_splits}; do
         train_set="$(finetune_set_of "${split}")"
@@ -305,6 +342,7 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
+    begin_stage 5
     log "Stage 5: ${lm_order}-gram language model (${lm}) and lexicon"
     if ! is_done data/local/lm/build_lm; then
         arpa_args=()
@@ -319,6 +357,7 @@ if run_stage 5; then
 fi
 
 if run_stage 6; then
+    begin_stage 6
     log "Stage 6: decoding: Viterbi and lexicon + ${lm_order}-gram (tuned on ${tune_set})"
     decode_test_sets=""
     for set_name in ${test_sets}; do decode_test_sets+=" dump/${set_name}"; done
@@ -343,30 +382,45 @@ if run_stage 6; then
 fi
 
 if run_stage 7; then
+    begin_stage 7
     log "Stage 7: scoring (RESULTS.md)"
     newest_decode="$(find exp -path '*/decode/.done' -newer RESULTS.md 2>/dev/null | head -n 1 || true)"
     if [ -f RESULTS.md ] && [ -z "${newest_decode}" ] && ! ${dry_run}; then
         log "  RESULTS.md is newer than every decoding, done already (remove it to redo)"
     else
-        paper_args=()
-        [ -n "${paper_table}" ] && paper_args=(--paper_table "${paper_table}")
-        run_logged exp/score exp/score/score.log "${python}" -m dinosr_espnet.bin.score \
-            --exp_root exp --output RESULTS.md "${paper_args[@]+"${paper_args[@]}"}"
+        write_results
         ${dry_run} || cat RESULTS.md
     fi
 fi
 
 if run_stage 8; then
+    begin_stage 8
     log "Stage 8: unit analysis (codeword purity against frame phones on ${analysis_set})"
     for tag in ${pretrain_tags}; do
-        output_dir="exp/pretrain_${tag}/units_${analysis_set}"
-        is_done "${output_dir}" && continue
         require_files "unit analysis (run stage 3 first)" "exp/pretrain_${tag}/model.pth"
-        # shellcheck disable=SC2086  # analysis_args is a list of options
-        run_logged "${output_dir}" "${output_dir}/analyze_units.log" \
-            "${python}" -m dinosr_espnet.bin.analyze_units --model_dir "exp/pretrain_${tag}" \
-            --data_dir "dump/${analysis_set}" --output_dir "${output_dir}" ${analysis_args}
+        # The trained model, then the same architecture with random weights: the PNMI baseline.
+        for weights in trained random_init; do
+            output_dir="exp/pretrain_${tag}/units_${analysis_set}"
+            weight_args=()
+            if [ "${weights}" = random_init ]; then
+                output_dir+="_random_init"
+                weight_args=(--random_init)
+            fi
+            is_done "${output_dir}" && continue
+            # shellcheck disable=SC2086  # analysis_args is a list of options
+            run_logged "${output_dir}" "${output_dir}/analyze_units.log" \
+                "${python}" -m dinosr_espnet.bin.analyze_units --model_dir "exp/pretrain_${tag}" \
+                --data_dir "dump/${analysis_set}" --output_dir "${output_dir}" \
+                "${weight_args[@]+"${weight_args[@]}"}" ${analysis_args}
+        done
     done
+    # RESULTS.md again with the unit tables, when there are decodings to report and new analyses
+    newest_units="$(find exp -path '*/units_*/units.json' -newer RESULTS.md 2>/dev/null | head -n 1 || true)"
+    if ${dry_run} || { compgen -G "exp/finetune_*/decode/.done" > /dev/null && [ -n "${newest_units}" ]; }; then
+        log "  RESULTS.md again, now with the unit tables"
+        write_results
+    fi
 fi
 
+record_stage_time finished
 log "Finished stages ${stage}-${stop_stage}"

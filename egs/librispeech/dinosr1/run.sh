@@ -5,6 +5,8 @@ set -euo pipefail
 # Run from this directory (outputs go to ./data ./dump ./exp); a directory of symlinks to it works too.
 template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 
+# RESULTS.md records the command as typed
+export DINOSR_RECIPE_COMMAND="$0${*:+ $*}"
 exec "${template}" \
     --pretrain_set train_960 --pretrain_valid_set dev_clean \
     --finetune_valid_set dev_other --tune_set dev_other \

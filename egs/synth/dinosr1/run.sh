@@ -14,6 +14,8 @@ template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 pretrain_sizes="--max_epoch 30 --num_iters_per_epoch 20 --scheduler_conf max_update=600"
 finetune_sizes="--max_epoch 12 --num_iters_per_epoch 50 --scheduler_conf max_steps=600 --encoder_conf freeze_finetune_updates=150"
 
+# RESULTS.md records the command as typed
+export DINOSR_RECIPE_COMMAND="$0${*:+ $*}"
 exec "${template}" \
     --pretrain_set train_960 --pretrain_valid_set dev_clean \
     --finetune_valid_set dev_other --tune_set dev_other \
