@@ -1,10 +1,15 @@
-"""Kaldi-style data directories: write them and validate them.
+"""Kaldi-style data directories: write them, read their tables and validate them.
+
+This module is the one reader of Kaldi tables in the project: ``read_table`` (rows with line
+numbers), ``read_table_map`` (``{key: value}``) and ``read_num_samples`` (``{utt: samples}``);
+all raise DataDirError with ``file:line``.
 
 A data dir holds ``wav.scp text utt2spk spk2utt utt2num_samples`` (and, for the synthetic corpus,
 ``frame_phones``), each sorted by key in byte order (``LC_ALL=C sort``). ``wav.scp`` names the
 FLAC file directly; ESPnet's ``sound`` loader reads it with soundfile.
 """
 import multiprocessing
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -101,21 +106,82 @@ def write_data_dir(directory: Path, utterances: Sequence[Utterance], num_jobs: i
 
 
 def read_table(path: Path) -> List[Tuple[int, str, str]]:
-    """(line number, key, rest) per line; DataDirError naming file:line on a malformed line."""
+    """(line number, key, rest) per line of a Kaldi table ``<key> <rest...>``.
+
+    The key ends at the first space or tab; ``rest`` is the remainder of the line as written
+    (not stripped, so transcript checks can see stray spaces). Blank-line rule: trailing blank lines
+    at the very end of the file are ignored (editors and ``echo >>`` leave them); a blank
+    (empty or whitespace-only) line anywhere before the last entry is an error, because it
+    usually means a broken merge or a truncated write. Raises DataDirError naming file:line for a
+    missing file, a blank line inside the table or a line that starts with whitespace (no key).
+    """
+    path = Path(path)
     if not path.is_file():
         raise DataDirError(f"{path}: missing")
-    rows = []
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            key, _, rest = line.partition(" ")
-            if not key:
-                raise DataDirError(f"{path}:{number}: empty line or missing key")
-            rows.append((number, key, rest))
+        lines = [line.rstrip("\n") for line in handle]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise DataDirError(f"{path}:{number}: blank line inside the table (only trailing blank lines "
+                               f"are allowed)")
+        key, rest = (re.split(r"[ \t]", line, maxsplit=1) + [""])[:2]  # Kaldi: space or tab after the key
+        if not key:
+            raise DataDirError(f"{path}:{number}: missing key (line starts with whitespace)")
+        rows.append((number, key, rest))
     return rows
 
 
-def _check_sorted_unique(path: Path, rows: List[Tuple[int, str, str]]) -> None:
+def read_table_map(path: Path, require_sorted: bool = False, allow_empty: bool = True) -> Dict[str, str]:
+    """``{key: value}`` of a Kaldi table, in file order; values are stripped and may hold spaces.
+
+    Same line and blank-line rules as ``read_table``. DataDirError naming file:line for a duplicate
+    key, for keys out of ``LC_ALL=C sort`` order when ``require_sorted``, and for an empty value
+    unless ``allow_empty`` (a ``text`` line may legitimately have an empty transcript, a
+    ``wav.scp`` line may not).
+    """
+    rows = read_table(path)
+    if require_sorted:
+        check_sorted_unique(path, rows)
+    return _rows_to_map(path, rows, allow_empty)
+
+
+def _rows_to_map(path: Path, rows: List[Tuple[int, str, str]], allow_empty: bool = True) -> Dict[str, str]:
+    table: Dict[str, str] = {}
+    first_line: Dict[str, int] = {}
+    for number, key, rest in rows:
+        if key in table:
+            raise DataDirError(f"{path}:{number}: duplicate key {key!r} (first on line {first_line[key]})")
+        value = rest.strip()
+        if not value and not allow_empty:
+            raise DataDirError(f"{path}:{number}: {key!r} has no value")
+        table[key], first_line[key] = value, number
+    return table
+
+
+def read_num_samples(path: Path) -> Dict[str, int]:
+    """``{utt: number of samples}`` from a Kaldi ``utt2num_samples`` (``<utt> 123``) or an ESPnet
+    ``speech_shape`` (``<utt> 123,1``: samples, then the other dimensions, which are ignored).
+
+    DataDirError naming file:line for a value that is not a non-negative integer (or such a
+    comma-separated shape), besides ``read_table_map``'s errors.
+    """
+    rows = read_table(path)
+    values = _rows_to_map(path, rows)  # rejects duplicate keys
+    counts: Dict[str, int] = {}
+    for number, key, _ in rows:
+        value = values[key]
+        if not re.fullmatch(r"\d+(,\d+)*", value):
+            raise DataDirError(f"{path}:{number}: expected '<utt> <num_samples>' or '<utt> <num_samples>,<dims>' "
+                               f"for {key!r}, got {value!r}")
+        counts[key] = int(value.split(",")[0])
+    return counts
+
+
+def check_sorted_unique(path: Path, rows: List[Tuple[int, str, str]]) -> None:
+    """DataDirError naming file:line for a repeated key or keys out of ``LC_ALL=C sort`` (byte) order."""
     for (_, previous, _), (number, key, _) in zip(rows, rows[1:]):
         if key.encode() == previous.encode():
             raise DataDirError(f"{path}:{number}: duplicate id {key}")
@@ -131,7 +197,7 @@ def validate_data_dir(directory: Path, num_jobs: int = 1, check_audio: bool = Tr
     directory = Path(directory)
     tables = {name: read_table(directory / name) for name in KEY_FILES}
     for name, rows in tables.items():
-        _check_sorted_unique(directory / name, rows)
+        check_sorted_unique(directory / name, rows)
     reference = [key for _, key, _ in tables["wav.scp"]]
     for name in KEY_FILES[1:]:
         keys = [key for _, key, _ in tables[name]]
@@ -149,7 +215,7 @@ def validate_data_dir(directory: Path, num_jobs: int = 1, check_audio: bool = Tr
     for _, key, speaker in tables["utt2spk"]:
         speakers.setdefault(speaker, []).append(key)
     spk2utt = read_table(directory / "spk2utt")
-    _check_sorted_unique(directory / "spk2utt", spk2utt)
+    check_sorted_unique(directory / "spk2utt", spk2utt)
     if {key: rest.split() for _, key, rest in spk2utt} != speakers:
         raise DataDirError(f"{directory / 'spk2utt'}: does not match utt2spk")
     samples = {}

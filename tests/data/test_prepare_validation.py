@@ -1,5 +1,5 @@
 """LibriSpeech preparation on a hand-made LibriSpeech-layout tree: bad input gets a clear error
-naming the offending file."""
+naming the offending file. Also the shared Kaldi table readers of ``kaldi_data``."""
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -8,7 +8,8 @@ import pytest
 import soundfile
 
 from conftest import run_module
-from dinosr_espnet.data.kaldi_data import DataDirError, validate_data_dir
+from dinosr_espnet.data.kaldi_data import (DataDirError, read_num_samples, read_table, read_table_map,
+                                           validate_data_dir)
 from dinosr_espnet.data.librispeech import prepare_data_dirs
 
 
@@ -131,3 +132,63 @@ def test_lm_resources_land_where_the_recipe_expects_them(tmp_path):
     # dev sentences (HELLO WORLD, ANOTHER ONE) and invalid lines are dropped
     assert (lm_dir / "lm_text.txt").read_text() == "A SENTENCE FOR THE LM\n"
     assert gzip.decompress((lm_dir / "official_4gram.arpa.gz").read_bytes()) == b"\\data\\\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Kaldi table readers
+# --------------------------------------------------------------------------------------------------
+def _table(tmp_path: Path, content: str, name: str = "table") -> Path:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_table_map_keeps_file_order_and_values_with_spaces(tmp_path):
+    path = _table(tmp_path, "b HELLO  WORLD \na\tsox x.wav -t wav - |\nc\n")
+    assert list(read_table_map(path).items()) == [("b", "HELLO  WORLD"), ("a", "sox x.wav -t wav - |"), ("c", "")]
+    assert read_table(path) == [(1, "b", "HELLO  WORLD "), (2, "a", "sox x.wav -t wav - |"), (3, "c", "")]
+
+
+def test_duplicate_key_names_file_and_both_lines(tmp_path):
+    path = _table(tmp_path, "a 1\nb 2\na 3\n")
+    with pytest.raises(DataDirError, match=r"table:3: duplicate key 'a' \(first on line 1\)"):
+        read_table_map(path)
+    with pytest.raises(DataDirError, match=r"table:3: duplicate key 'a'"):
+        read_num_samples(path)
+
+
+def test_trailing_blank_lines_are_ignored_but_inner_ones_are_errors(tmp_path):
+    assert read_table_map(_table(tmp_path, "a 1\nb 2\n\n  \n")) == {"a": "1", "b": "2"}
+    with pytest.raises(DataDirError, match=r"table:2: blank line"):
+        read_table_map(_table(tmp_path, "a 1\n\nb 2\n"))
+    with pytest.raises(DataDirError, match=r"table:2: blank line"):
+        read_table(_table(tmp_path, "a 1\n \t\nb 2\n"))
+    assert read_table_map(_table(tmp_path, "")) == {}
+
+
+def test_malformed_lines_name_file_and_line(tmp_path):
+    with pytest.raises(DataDirError, match=r"table:2: missing key"):
+        read_table_map(_table(tmp_path, "a 1\n b 2\n"))
+    with pytest.raises(DataDirError, match=r"wav.scp:2: 'b' has no value"):
+        read_table_map(_table(tmp_path, "a x.flac\nb\n", "wav.scp"), allow_empty=False)
+    with pytest.raises(DataDirError, match=r"nothing_here: missing"):
+        read_table_map(tmp_path / "nothing_here")
+
+
+def test_unsorted_keys_are_rejected_only_when_sorting_is_required(tmp_path):
+    path = _table(tmp_path, "b 1\na 2\n")
+    assert list(read_table_map(path)) == ["b", "a"]
+    with pytest.raises(DataDirError, match=r"table:2: not sorted"):
+        read_table_map(path, require_sorted=True)
+
+
+def test_num_samples_accepts_kaldi_and_espnet_shape_formats(tmp_path):
+    path = _table(tmp_path, "u1 16000\nu2 123,1\nu3\t480\n")
+    assert read_num_samples(path) == {"u1": 16000, "u2": 123, "u3": 480}
+
+
+@pytest.mark.parametrize("value", ["12.5", "-3", "abc", "", "123,", "1 2"])
+def test_num_samples_rejects_non_integers_naming_file_and_line(tmp_path, value):
+    path = _table(tmp_path, f"u1 1\nu2 {value}\n", "utt2num_samples")
+    with pytest.raises(DataDirError, match=r"utt2num_samples:2: expected '<utt> <num_samples>'"):
+        read_num_samples(path)
