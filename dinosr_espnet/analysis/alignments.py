@@ -267,24 +267,6 @@ def textgrid_to_frame_phones(path: str | Path, num_samples: Optional[int] = None
     return segments_to_frame_phones(segments, num_samples, sample_rate)
 
 
-def read_utt2num_samples(path: str | Path) -> Dict[str, int]:
-    """Read ``<utt> <num_samples>`` lines (Kaldi ``utt2num_samples``, ESPnet ``speech_shape``)."""
-    path = Path(path)
-    lengths: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 2:
-                raise AlignmentError(f"{path}:{line_number}: expected '<utt> <num_samples>', got '{line.strip()}'")
-            try:
-                lengths[fields[0]] = int(fields[1].split(",")[0])
-            except ValueError:
-                raise AlignmentError(f"{path}:{line_number}: '{fields[1]}' is not an integer") from None
-    return lengths
-
-
 def convert_textgrid_directory(textgrid_paths: Iterable[Path], num_samples: Optional[Dict[str, int]] = None,
                                tier_name: str = "phones", sample_rate: int = SAMPLE_RATE) -> Dict[str, List[str]]:
     """``{utt_id: frame phones}`` for TextGrid files named ``<utt_id>.TextGrid``."""

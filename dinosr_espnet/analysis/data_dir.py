@@ -4,11 +4,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
 from dinosr_espnet.analysis.alignments import AlignmentError, read_frame_phones
+from dinosr_espnet.data.kaldi_data import read_table_map
 
 SAMPLE_RATE = 16000
 
@@ -18,21 +19,6 @@ class Utterance:
     utterance: str
     audio: str  # wav.scp value: a path, or a command ending in '|'
     phones: List[str]  # one per 20 ms frame
-
-
-def read_wav_scp(path: Path) -> Dict[str, str]:
-    """``{utt: path or command}`` of a ``wav.scp``; AlignmentError naming the line for a malformed one."""
-    entries: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            fields = line.split(maxsplit=1)
-            if len(fields) != 2:
-                raise AlignmentError(f"{path}:{line_number}: expected '<utt> <path or command |>'")
-            entries[fields[0]] = fields[1]
-    return entries
 
 
 def load_waveform(audio: str, utterance: str = "") -> np.ndarray:
@@ -64,7 +50,7 @@ def read_data_dir(data_dir: str | Path, max_utterances: Optional[int] = None,
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file (unit analysis needs wav.scp and {alignment_file}; "
                                     "frame_phones comes from the synthetic corpus or textgrid_to_frame_phones)")
-    audio = read_wav_scp(wav_scp)
+    audio = read_table_map(wav_scp, allow_empty=False)  # {utt: path or command}; DataDirError with file:line
     alignments = read_frame_phones(alignment_path)
     common = sorted(set(audio) & set(alignments))
     if not common:

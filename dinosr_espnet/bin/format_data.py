@@ -22,14 +22,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dinosr_espnet.asr.token_list import SPACE, char_token_list, write_char_token_list
+from dinosr_espnet.data.kaldi_data import DataDirError, read_table_map
 
 # Files a Kaldi data dir must have, and those copied to dump/ when present.
 REQUIRED_FILES = ("wav.scp", "utt2spk", "utt2num_samples")
 OPTIONAL_FILES = ("text", "frame_phones", "spk2utt")
-
-
-class DataDirError(ValueError):
-    """A data dir file is missing or malformed; the message names the file and line."""
 
 
 @dataclass
@@ -42,26 +39,6 @@ class DataDir:
     @property
     def utterance_ids(self) -> List[str]:
         return list(self.tables["wav.scp"].keys())
-
-
-def read_table(path: Path) -> Dict[str, str]:
-    """Read ``<key> <value...>`` lines; error on empty keys, duplicates or unsorted keys."""
-    table: Dict[str, str] = {}
-    previous_key: Optional[str] = None
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise DataDirError(f"{path}:{line_number}: empty line")
-            key, _, value = line.partition(" ")
-            if key in table:
-                raise DataDirError(f"{path}:{line_number}: duplicate key {key!r}")
-            if previous_key is not None and key < previous_key:
-                raise DataDirError(f"{path}:{line_number}: keys are not sorted ({key!r} after {previous_key!r}); "
-                                   f"sort with LC_ALL=C sort")
-            table[key] = value.strip()
-            previous_key = key
-    return table
 
 
 def write_table(path: Path, table: Dict[str, str], keys: Sequence[str]) -> None:
@@ -83,7 +60,7 @@ def validate_data_dir(path: Path, require_text: bool = False, check_audio: bool 
         if not (path / name).is_file():
             raise DataDirError(f"{path}/{name}: missing (a data dir needs {', '.join(REQUIRED_FILES)})")
     for name in names:
-        data_dir.tables[name] = read_table(path / name)
+        data_dir.tables[name] = read_table_map(path / name, require_sorted=True)
     utterances = data_dir.tables["wav.scp"]
     if not utterances:
         raise DataDirError(f"{path}/wav.scp: no utterances")

@@ -32,7 +32,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    from dinosr_espnet.decode.datadir import read_kaldi_map
+    from dinosr_espnet.data.kaldi_data import read_table_map
 
     try:
         if args.exp_root is not None:
@@ -46,8 +46,8 @@ def main(argv=None) -> int:
             return 2
         from dinosr_espnet.decode.scoring import score_set
 
-        references, hypotheses = read_kaldi_map(args.ref), read_kaldi_map(args.hyp)
-        utt2spk = read_kaldi_map(args.utt2spk) if args.utt2spk else None
+        references, hypotheses = read_table_map(args.ref), read_table_map(args.hyp)
+        utt2spk = read_table_map(args.utt2spk) if args.utt2spk else None
         summary = score_set(args.output_dir, references, hypotheses, utt2spk)
     except (FileNotFoundError, ValueError) as error:
         print(f"score: error: {error}", file=sys.stderr)

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from dinosr_espnet.analysis.alignments import (
-    AlignmentError, convert_textgrid_directory, read_utt2num_samples, write_frame_phones)
+from dinosr_espnet.analysis.alignments import AlignmentError, convert_textgrid_directory, write_frame_phones
+from dinosr_espnet.data.kaldi_data import DataDirError, read_num_samples
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,10 +38,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not paths:
         print(f"error: no *.TextGrid files under {args.textgrid_dir}", file=sys.stderr)
         return 1
-    lengths = read_utt2num_samples(args.utt2num_samples) if args.utt2num_samples else None
     try:
+        lengths = read_num_samples(args.utt2num_samples) if args.utt2num_samples else None
         alignments = convert_textgrid_directory(paths, lengths, args.tier_name, args.sample_rate)
-    except AlignmentError as error:
+    except (AlignmentError, DataDirError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if lengths is not None:

@@ -1,6 +1,7 @@
 """Reading Kaldi-style data dirs (``wav.scp``, ``text``, ``utt2spk``, ``utt2num_samples``).
 
 The order of ``wav.scp`` is *the* order of a data dir: every output of the decoders follows it.
+Tables are parsed by ``dinosr_espnet.data.kaldi_data`` (DataDirError, a ValueError, with file:line).
 """
 from __future__ import annotations
 
@@ -8,18 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-
-def read_kaldi_map(path: Path) -> Dict[str, str]:
-    """``<key> <value...>`` lines into an insertion-ordered dict; the value may be empty or hold spaces."""
-    entries: Dict[str, str] = {}
-    for line_number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        key, _, value = line.strip().partition(" ")
-        if key in entries:
-            raise ValueError(f"{path}:{line_number}: duplicate key {key!r}")
-        entries[key] = value.strip()
-    return entries
+from dinosr_espnet.data.kaldi_data import read_num_samples, read_table_map
 
 
 @dataclass
@@ -44,16 +34,16 @@ def read_data_dir(path) -> DataDir:
     wav_scp = path / "wav.scp"
     if not wav_scp.is_file():
         raise FileNotFoundError(f"not a data dir (no wav.scp): {path}")
-    wav = read_kaldi_map(wav_scp)
-    text = read_kaldi_map(path / "text") if (path / "text").is_file() else None
+    wav = read_table_map(wav_scp)
+    text = read_table_map(path / "text") if (path / "text").is_file() else None
     if text is not None:
         missing = [utt for utt in wav if utt not in text]
         if missing:
             raise ValueError(f"{path / 'text'}: no transcript for {len(missing)} utterances, e.g. {missing[0]!r}")
-    utt2spk = read_kaldi_map(path / "utt2spk") if (path / "utt2spk").is_file() else {}
+    utt2spk = read_table_map(path / "utt2spk") if (path / "utt2spk").is_file() else {}
     num_samples: Dict[str, int] = {}
     for name in ("utt2num_samples", "speech_shape"):
         if (path / name).is_file():
-            num_samples = {k: int(v.split(",")[0]) for k, v in read_kaldi_map(path / name).items()}
+            num_samples = read_num_samples(path / name)
             break
     return DataDir(path=path, utt_ids=list(wav), wav=wav, text=text, utt2spk=utt2spk, num_samples=num_samples)

@@ -117,6 +117,19 @@ def test_converter_command_writes_frame_phones(tmp_path):
     assert len(alignments["spk-1-0002"]) == num_frames(3520) == 10
 
 
+def test_converter_command_reports_a_malformed_utt2num_samples_cleanly(tmp_path):
+    grids = tmp_path / "grids"
+    grids.mkdir()
+    (grids / "spk-1-0001.TextGrid").write_text(LONG_TEXTGRID)
+    lengths = tmp_path / "utt2num_samples"
+    lengths.write_text("spk-1-0001 3200\nspk-1-0002 many\n")
+    process = run_module("dinosr_espnet.bin.textgrid_to_frame_phones", "--textgrid_dir", str(grids),
+                         "--utt2num_samples", str(lengths), "--output", str(tmp_path / "frame_phones"), check=False)
+    assert process.returncode == 1
+    assert "utt2num_samples:2:" in process.stderr and "Traceback" not in process.stderr
+    assert not (tmp_path / "frame_phones").exists()
+
+
 def test_frame_phones_errors_name_file_and_line(tmp_path):
     path = tmp_path / "frame_phones"
     path.write_text("a sil aa\nb sil xx sil\n")
