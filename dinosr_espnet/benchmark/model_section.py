@@ -5,11 +5,12 @@ mask, forward + backward of a mean-square loss on the last layer, gradients drop
 LayerDrop is set to 0 in both so every step does the same work.
 """
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Dict
 
 import torch
 
-from dinosr_espnet.benchmark.measure import MATMUL, matmul_callable, matmul_flops, measure_interleaved
+from dinosr_espnet.benchmark.measure import (MATMUL, Measurement, matmul_callable, matmul_flops,
+                                             measure_interleaved)
 from dinosr_espnet.benchmark.reference import MISSING_TRANSFORMERS, build_reference
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
@@ -91,9 +92,7 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
 
     result = SectionResult("model")
     device = settings.torch_device
-    config = model_config(settings)
-    torch.manual_seed(settings.seed)
-    student = SpeechEncoder(config).to(device)
+    config, student = seeded_model(SpeechEncoder, settings)
     batch = make_batch(config, student, settings)
     audio = batch.audio_seconds
     result.add("student_parameters", parameter_count(student), "count",
@@ -115,18 +114,10 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
         callables["reference_train_step"] = train_step_callable(reference, reference_masked, settings)
         result.messages.append(f"reference attention implementation: "
                                f"{getattr(reference.config, '_attn_implementation', 'unknown')}")
-    callables[MATMUL] = matmul_callable(device, settings.torch_dtype, settings.matmul_side)
-    log(f"model: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s "
-        f"({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)")
-    timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True,
-                                  memory_of=[name for name in callables if name.endswith("train_step")])
-
-    for name, measurement in timings.items():
-        if name == MATMUL:
-            continue
-        result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
-                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step "
-                   f"({measurement.median_cpu_seconds:.3f} s process CPU)")
+    timings = time_with_matmul("model", callables, settings, log,
+                               f" ({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)",
+                               memory_of=[name for name in callables if name.endswith("train_step")])
+    add_throughputs(result, timings, audio)
     if reference is not None:
         for kind in ("forward", "train_step"):
             ratio = timings[f"reference_{kind}"].median_seconds / timings[f"student_{kind}"].median_seconds
@@ -139,6 +130,35 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
                        "process CPU time; target >= 1.0 on CPU")
     add_flops_and_memory(result, timings, settings)
     return result
+
+
+def seeded_model(model_class: Callable, settings: BenchmarkSettings):
+    """(config, model on the benchmark device), built right after seeding torch so that every
+    section times the same initial weights."""
+    config = model_config(settings)
+    torch.manual_seed(settings.seed)
+    return config, model_class(config).to(settings.torch_device)
+
+
+def time_with_matmul(section: str, callables: Dict[str, Callable[[], None]], settings: BenchmarkSettings, log,
+                     plan_detail: str = "", **measure_options) -> Dict[str, Measurement]:
+    """Time ``callables`` interleaved with the matmul that measures the machine's ceiling (needed by
+    ``add_flops_and_memory``), counting FLOPs; ``measure_options`` go to ``measure_interleaved``."""
+    callables = {**callables, MATMUL: matmul_callable(settings.torch_device, settings.torch_dtype,
+                                                      settings.matmul_side)}
+    log(f"{section}: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s{plan_detail}")
+    return measure_interleaved(callables, settings.torch_device, settings.warmup, settings.repeats, log,
+                               flops=True, **measure_options)
+
+
+def add_throughputs(result: SectionResult, timings: Dict[str, Measurement], audio_seconds: float) -> None:
+    """Audio seconds processed per wall second of every timed step (the matmul is not a step)."""
+    for name, measurement in timings.items():
+        if name == MATMUL:
+            continue
+        result.add(f"{name}_audio_seconds_per_second", audio_seconds / measurement.median_seconds, "s/s",
+                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step "
+                   f"({measurement.median_cpu_seconds:.3f} s process CPU)")
 
 
 def add_flops_and_memory(result: SectionResult, timings, settings: BenchmarkSettings) -> None:

@@ -12,9 +12,10 @@ from typing import List
 
 import torch
 
-from dinosr_espnet.benchmark.measure import MATMUL, SectionTimer, matmul_callable, measure_interleaved
-from dinosr_espnet.benchmark.model_section import (add_flops_and_memory, make_batch, model_config,
-                                                   parameter_count, train_step_callable)
+from dinosr_espnet.benchmark.measure import SectionTimer
+from dinosr_espnet.benchmark.model_section import (add_flops_and_memory, add_throughputs, make_batch,
+                                                   parameter_count, seeded_model, time_with_matmul,
+                                                   train_step_callable)
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
 
@@ -60,9 +61,7 @@ def run_training_section(settings: BenchmarkSettings, log) -> SectionResult:
 
     result = SectionResult("codebook")
     device = settings.torch_device
-    config = model_config(settings)
-    torch.manual_seed(settings.seed)
-    model = DinoSRModel(config).to(device)
+    config, model = seeded_model(DinoSRModel, settings)
     batch = make_batch(config, model.student, settings)
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     result.add("dinosr_trainable_parameters", trainable, "count", "student + heads")
@@ -73,22 +72,13 @@ def run_training_section(settings: BenchmarkSettings, log) -> SectionResult:
             model.student, lambda: model.student(batch.waveform, batch.lengths, time_mask=batch.time_mask).x,
             settings),
     }
-    callables[MATMUL] = matmul_callable(device, settings.torch_dtype, settings.matmul_side)
     timer, missing = instrument(model, device)
-    log(f"codebook: timing {', '.join(callables)} on {settings.batch_size} x {settings.seconds} s")
     try:
-        timings = measure_interleaved(callables, device, settings.warmup, settings.repeats, log, flops=True,
-                                      observers={"dinosr_train_step": timer},
-                                      memory_of=["dinosr_train_step", "student_only_train_step"])
+        timings = time_with_matmul("codebook", callables, settings, log, observers={"dinosr_train_step": timer},
+                                   memory_of=["dinosr_train_step", "student_only_train_step"])
     finally:
         timer.remove()
-    audio = batch.audio_seconds
-    for name, measurement in timings.items():
-        if name == MATMUL:
-            continue
-        result.add(f"{name}_audio_seconds_per_second", audio / measurement.median_seconds, "s/s",
-                   f"median of {len(measurement.seconds)}: {measurement.median_seconds:.3f} s per step "
-                   f"({measurement.median_cpu_seconds:.3f} s process CPU)")
+    add_throughputs(result, timings, batch.audio_seconds)
     overhead = timings["dinosr_train_step"].median_seconds / timings["student_only_train_step"].median_seconds
     result.add("dinosr_overhead_ratio", overhead, "x", "full step / student-only step, wall time; target <= 1.3")
     cpu_overhead = (timings["dinosr_train_step"].median_cpu_seconds
