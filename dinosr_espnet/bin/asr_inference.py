@@ -16,21 +16,18 @@ import time
 from pathlib import Path
 
 import dinosr_espnet  # noqa: F401  (installs the registration hook before ESPnet is imported)
+from dinosr_espnet.decode.cli import add_device_arguments, add_model_arguments, new_parser, requested_device
 from dinosr_espnet.registry import register_now
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dinosr_espnet.bin.asr_inference", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", type=Path, required=True, help="config.yaml of the fine-tuning run")
-    parser.add_argument("--asr_model_file", type=Path, required=True, help="model .pth")
-    parser.add_argument("--output_dir", type=Path, required=True, help="outputs go to <output_dir>/1best_recog/")
+    parser = new_parser("python -m dinosr_espnet.bin.asr_inference", __doc__)
+    add_model_arguments(parser, "model .pth", "outputs go to <output_dir>/1best_recog/")
     parser.add_argument("--data_dir", type=Path, default=None, help="Kaldi data dir with wav.scp")
     parser.add_argument("--data_path_and_name_and_type", action="append", default=[],
                         help="ESPnet style, e.g. dump/test_clean/wav.scp,speech,sound (its directory is the data dir)")
     parser.add_argument("--batch_size", type=int, default=8, help="utterances per forward pass (default: 8)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
-    parser.add_argument("--ngpu", type=int, default=None, help="ESPnet-style: 0 = cpu, >0 = cuda (overrides --device)")
+    add_device_arguments(parser, "cpu, cuda or auto (default: auto)")
     return parser
 
 
@@ -57,7 +54,7 @@ def main(argv=None) -> int:
 
     try:
         data_dir = read_data_dir(_data_dir_of(args))
-        device = ("cuda" if args.ngpu else "cpu") if args.ngpu is not None else default_device(args.device)
+        device = default_device(requested_device(args))
         model, token_list = load_asr_model(args.asr_train_config, args.asr_model_file, device)
     except (FileNotFoundError, ValueError) as error:
         print(f"asr_inference: error: {error}", file=sys.stderr)

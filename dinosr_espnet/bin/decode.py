@@ -19,14 +19,12 @@ import time
 from pathlib import Path
 
 import dinosr_espnet  # noqa: F401  (registration hook, before ESPnet is imported)
+from dinosr_espnet.decode.cli import add_device_arguments, add_model_arguments, new_parser, requested_device
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dinosr_espnet.bin.decode", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", type=Path, required=True, help="config.yaml of the fine-tuning run")
-    parser.add_argument("--asr_model_file", type=Path, required=True, help="model .pth of the fine-tuning run")
-    parser.add_argument("--output_dir", type=Path, required=True, help="where <set>/<mode>/ outputs go")
+    parser = new_parser("python -m dinosr_espnet.bin.decode", __doc__)
+    add_model_arguments(parser, "model .pth of the fine-tuning run", "where <set>/<mode>/ outputs go")
     parser.add_argument("--test_sets", nargs="+", required=True,
                         help="data dirs to decode (one quoted, space-separated string or several arguments)")
     parser.add_argument("--tune_set", type=Path, default=None,
@@ -37,8 +35,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decode_config", type=Path, default=None, help="decode YAML, e.g. conf/decode.yaml")
     parser.add_argument("--num_workers", type=int, default=None,
                         help="processes for lexicon decoding (default: the decode config's num_workers, 1)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto) for the encoder forward")
-    parser.add_argument("--ngpu", type=int, default=None, help="ESPnet-style: 0 = cpu, >0 = cuda (overrides --device)")
+    add_device_arguments(parser, "cpu, cuda or auto (default: auto) for the encoder forward")
     return parser
 
 
@@ -48,7 +45,7 @@ def main(argv=None) -> int:
     from dinosr_espnet.decode.pipeline import run_decoding
 
     test_sets = [Path(p) for item in args.test_sets for p in item.split()]
-    device = ("cuda" if args.ngpu else "cpu") if args.ngpu is not None else args.device  # "auto" resolved on use
+    device = requested_device(args)  # "auto" is resolved on use, only if emissions must be computed
     started = time.time()
     try:
         config = load_decode_config(args.decode_config)

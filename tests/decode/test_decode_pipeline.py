@@ -109,6 +109,19 @@ def test_commands_have_help(module):
     assert "usage: python -m " + module in result.stdout
 
 
+@pytest.mark.parametrize("arguments, expected", [([], "auto"), (["--device", "cpu"], "cpu"),
+                                                  (["--device", "cpu", "--ngpu", "1"], "cuda"),
+                                                  (["--device", "cuda", "--ngpu", "0"], "cpu")])
+def test_both_decoding_commands_pick_the_device_alike(arguments, expected):
+    from dinosr_espnet.bin import asr_inference, decode
+    from dinosr_espnet.decode.cli import requested_device
+
+    required = ["--asr_train_config", "c.yaml", "--asr_model_file", "m.pth", "--output_dir", "out"]
+    for parser, extra in ((decode.get_parser(), ["--test_sets", "dump/a"]), (asr_inference.get_parser(), [])):
+        args = parser.parse_args(required + extra + arguments)
+        assert requested_device(args) == expected
+
+
 def test_search_table_is_resumed_only_for_the_same_emissions_and_lm(stored_setup):
     setup = stored_setup
     lm = build_test_lm(setup["tmp"], write_token_list(setup["tmp"] / "tokens.txt"))
