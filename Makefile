@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make install  - venv (.venv) with pinned deps, Debian packages, KenLM lmplz/build_binary in $(KENLM)"
 	@echo "make test     - install, then run the test suite"
-	@echo "make demo     - install, then run the synthetic-corpus recipe, stages 1-7, on CPU"
+	@echo "make demo     - install, then run the synthetic-corpus recipe, stages 1-8, on CPU"
 
 install: python-env debian-packages kenlm
 
@@ -35,7 +35,7 @@ test: install
 	OMP_NUM_THREADS=2 $(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	cd egs/synth/dinosr1 && ./run.sh --stage 1 --stop_stage 7
+	cd egs/synth/dinosr1 && ./run.sh --stage 1 --stop_stage 8
 
 clean:
 	rm -rf $(VENV) tools *.egg-info

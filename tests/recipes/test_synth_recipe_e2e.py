@@ -8,7 +8,8 @@ import yaml
 from recipe_helpers import REPO_ROOT, run_bash
 
 SYNTH = REPO_ROOT / "egs" / "synth" / "dinosr1"
-TINY = ["--data_opts", "--tiny true", "--seeds", "1", "--finetune_splits", "10m",
+TINY = ["--data_opts", "--tiny true", "--seeds", "1",
+        "--pretrain_config", "conf/pretrain_{tag}_tiny.yaml", "--finetune_config", "conf/finetune_ctc_tiny.yaml", "--finetune_splits", "10m",
         "--finetune_inits", "dinosr scratch", "--test_sets", "test_clean", "--tune_set", "dev_other",
         "--pretrain_args", "--max_epoch 1 --num_iters_per_epoch 3",
         "--finetune_args", "--max_epoch 1 --num_iters_per_epoch 3"]
