@@ -220,7 +220,7 @@ if ! ${dry_run}; then
     mkdir -p exp
     printf '%s\t%s\t%s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "stages ${stage}-${stop_stage}" "${invocation}" \
         >> exp/commands.log
-    # A failed or killed run still records how long its last stage ran (status interrupted).
+    # A failed or killed run still records how long its last stage ran (status "stopped (exit N)").
     trap 'record_stage_time "stopped (exit $?)"' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
