@@ -2,7 +2,8 @@
 
 Stage 7 (tables over ``exp/finetune_<tag>_<split>_seed<seed>/decode/<set>/<mode>/score.json``)::
 
-    python -m dinosr_espnet.bin.score --exp_root exp --output RESULTS.md [--paper_table librispeech]
+    python -m dinosr_espnet.bin.score --exp_root exp --output RESULTS.md [--paper_table librispeech] \\
+        [--notes local/tuning_notes.md]
 
 One set (Kaldi ``text`` files; writes ref.trn, hyp.trn, score.json into --output_dir)::
 
@@ -22,6 +23,8 @@ def get_parser() -> argparse.ArgumentParser:
     table.add_argument("--output", type=Path, default=Path("RESULTS.md"), help="table file (default: RESULTS.md)")
     table.add_argument("--paper_table", default=None, choices=["librispeech"],
                        help="add the paper's DinoSR WERs (spec 5.2) as extra rows")
+    table.add_argument("--notes", type=Path, default=None,
+                       help="markdown file appended to the table file as is (e.g. what was tried)")
     one = parser.add_argument_group("one set")
     one.add_argument("--ref", type=Path, default=None, help="reference Kaldi text")
     one.add_argument("--hyp", type=Path, default=None, help="hypothesis Kaldi text")
@@ -38,7 +41,7 @@ def main(argv=None) -> int:
         if args.exp_root is not None:
             from dinosr_espnet.decode.results_table import write_results
 
-            scores = write_results(args.exp_root, args.output, args.paper_table)
+            scores = write_results(args.exp_root, args.output, args.paper_table, notes=args.notes)
             print(f"[score] {len(scores)} scores -> {args.output}")
             return 0
         if args.ref is None or args.hyp is None or args.output_dir is None:

@@ -144,8 +144,10 @@ def _provenance(repo_root: Path) -> List[str]:
 
 
 def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = None,
-                  repo_root: Optional[Path] = None) -> List[Score]:
-    """Write RESULTS.md; returns the scores it was made from."""
+                  repo_root: Optional[Path] = None, notes: Optional[Path] = None) -> List[Score]:
+    """Write RESULTS.md; returns the scores it was made from. ``notes``: a markdown file appended
+    as is (a recipe's record of what was tried), read before anything is written."""
+    notes_text = Path(notes).read_text(encoding="utf-8").rstrip() if notes is not None else None
     scores = collect_scores(exp_root)
     if not scores:
         raise FileNotFoundError(f"no {exp_root}/finetune_<tag>_<split>_seed<seed>/decode/<set>/<mode>/score.json found")
@@ -178,6 +180,8 @@ def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = Non
     if paper:
         lines += ["DinoSR (paper) rows: the paper's WER with the official 4-gram (dinosr_spec.md 5.2; 10m/1h/10h "
                   "from a secondary source, 100h confirmed).", ""]
+    if notes_text:
+        lines += [notes_text, ""]
     temporary = Path(str(output) + ".tmp")
     temporary.write_text("\n".join(lines), encoding="utf-8")
     temporary.replace(output)

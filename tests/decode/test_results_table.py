@@ -51,6 +51,29 @@ def test_score_command_writes_results_md_with_provenance_and_paper_rows(tmp_path
     assert paper_row.split("|")[-2].strip() == "11.8"  # test-other 4gram, 10 min
 
 
+def test_notes_file_is_appended_after_the_tables(tmp_path):
+    exp_root = _experiment_tree(tmp_path)
+    notes = tmp_path / "tuning_notes.md"
+    notes.write_text("## What was tried\n\n| run | CER |\n|---|---|\n| lr 3e-4 | 78.6 |\n")
+    output = tmp_path / "RESULTS.md"
+    run_module("dinosr_espnet.bin.score", "--exp_root", str(exp_root), "--output", str(output),
+               "--notes", str(notes))
+    text = output.read_text()
+    assert text.index("## How this was run") < text.index("## What was tried")
+    assert "| lr 3e-4 | 78.6 |" in text
+
+
+def test_missing_notes_file_is_named_and_results_md_is_kept(tmp_path):
+    exp_root = _experiment_tree(tmp_path)
+    output = tmp_path / "RESULTS.md"
+    output.write_text("earlier results\n")
+    result = run_module("dinosr_espnet.bin.score", "--exp_root", str(exp_root), "--output", str(output),
+                        "--notes", str(tmp_path / "absent.md"), check=False)
+    assert result.returncode == 2
+    assert "absent.md" in result.stderr
+    assert output.read_text() == "earlier results\n"
+
+
 def test_score_command_scores_one_set(tmp_path):
     (tmp_path / "ref").write_text("u1 THE CAT SAT\nu2 A DOG\n")
     (tmp_path / "hyp").write_text("u2 A DOG\nu1 THE BAT\n")

@@ -36,6 +36,17 @@ def test_dry_run_fails_on_a_missing_or_broken_config(tmp_path):
     assert missing.returncode != 0 and "conf/decode.yaml does not exist" in missing.stderr
 
 
+def test_results_notes_are_passed_to_scoring_and_a_missing_file_is_named(tmp_path):
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    (recipe / "local" / "tuning_notes.md").write_text("## What was tried\n")
+    given = run_bash(template_args("--dry_run", "true", "--results_notes", "local/tuning_notes.md"), cwd=recipe)
+    assert given.returncode == 0, given.stdout + given.stderr
+    score_line = next(line for line in given.stdout.splitlines() if "bin.score" in line)
+    assert "--notes local/tuning_notes.md" in score_line
+    missing = run_bash(template_args("--dry_run", "true", "--results_notes", "local/absent.md"), cwd=recipe)
+    assert missing.returncode != 0 and "--results_notes local/absent.md does not exist" in missing.stderr
+
+
 def test_official_checkpoint_skips_pretraining(tmp_path):
     recipe = make_scratch_recipe(tmp_path / "recipe")
     result = run_bash(template_args("--stage", "3", "--stop_stage", "4", "--dry_run", "true",

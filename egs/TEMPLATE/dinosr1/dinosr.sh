@@ -52,13 +52,14 @@ lm=build;               help_lm="official (LibriSpeech 4-gram ARPA from stage 1)
 lm_order=4;             help_lm_order="n-gram order when --lm build"
 lm_args="";             help_lm_args="extra options for bin.build_lm (e.g. --kenlm_bin_dir DIR)"
 paper_table="";         help_paper_table="paper table layout for RESULTS.md (librispeech) or empty"
+results_notes="";       help_results_notes="markdown file appended to RESULTS.md (e.g. local/tuning_notes.md: what was tried)"
 analysis_set=dev_clean; help_analysis_set="set (with frame_phones) for stage 8 unit analysis"
 analysis_args="";       help_analysis_args="extra options for bin.analyze_units"
 
 option_names="stage stop_stage ngpu num_nodes nj dry_run data_opts pretrain_set pretrain_valid_set
 finetune_valid_set tune_set test_sets min_duration max_duration finetune_max_duration pretrain_tags
 pretrain_config pretrain_args pretrained_model finetune_splits finetune_inits finetune_config finetune_args
-scratch_args seeds decode_config decode_args lm lm_order lm_args paper_table analysis_set analysis_args"
+scratch_args seeds decode_config decode_args lm lm_order lm_args paper_table results_notes analysis_set analysis_args"
 help_message="Usage: ./run.sh [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
 Stages: 1 data  2 format  3 pre-train  4 fine-tune  5 LM  6 decode  7 score  8 unit analysis"
 
@@ -156,6 +157,7 @@ PYTHON
 write_results() {  # RESULTS.md from every scored decoding (and unit analysis) under exp/
     local paper_args=()
     [ -n "${paper_table}" ] && paper_args=(--paper_table "${paper_table}")
+    [ -n "${results_notes}" ] && paper_args+=(--notes "${results_notes}")
     run_logged exp/score exp/score/score.log "${python}" -m dinosr_espnet.bin.score \
         --exp_root exp --output RESULTS.md "${paper_args[@]+"${paper_args[@]}"}"
 }
@@ -192,6 +194,9 @@ if run_stage 3; then
 fi
 if run_stage 4; then
     for split in ${finetune_splits}; do validate_config "$(finetune_config_of "${split}")"; done
+fi
+if { run_stage 7 || run_stage 8; } && [ -n "${results_notes}" ] && [ ! -f "${results_notes}" ]; then
+    fail "--results_notes ${results_notes} does not exist (cwd: $(pwd))"
 fi
 if run_stage 6; then
     validate_config "${decode_config}"
