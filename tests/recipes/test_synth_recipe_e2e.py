@@ -77,6 +77,8 @@ def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
     assert "| dinosr | trained | dev_clean |" in results and "| dinosr | random init | dev_clean |" in results
     # how it was run: the command as typed and one timed attempt per stage
     assert "`./run.sh --stage 1 --stop_stage 8 --data_opts" in results
+    # the recipe's record of what was tried (local/tuning_notes.md) closes RESULTS.md
+    assert results.rstrip().endswith((SYNTH / "local" / "tuning_notes.md").read_text().rstrip())
     stage_times = [line.split("\t") for line in (recipe / "exp" / "stage_times.tsv").read_text().splitlines()]
     assert [row[0] for row in stage_times] == [str(number) for number in range(1, 9)]
     assert {row[2] for row in stage_times} == {"finished"}

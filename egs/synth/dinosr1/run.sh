@@ -9,7 +9,8 @@ template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 
 # Demo configs (conf/*_demo.yaml): a 3.5M-parameter DinoSR (stride-20 front end, 4 x 256), 1000
 # pre-training updates of 48 s, 400 fine-tuning updates of 40 s per model. The scratch baseline trains
-# its front end and has no frozen-transformer phase. Times and results: RESULTS.md.
+# its front end and has no frozen-transformer phase. Times and results: RESULTS.md, which ends with
+# local/tuning_notes.md (the variants tried, measured).
 # RESULTS.md records the command as typed
 export DINOSR_RECIPE_COMMAND="$0${*:+ $*}"
 exec "${template}" \
@@ -22,4 +23,5 @@ exec "${template}" \
     --finetune_config conf/finetune_ctc_demo.yaml \
     --scratch_args "--encoder_conf freeze_feature_extractor=false --encoder_conf freeze_finetune_updates=0" \
     --decode_config conf/decode_tiny.yaml --lm build --analysis_set dev_clean \
+    --results_notes local/tuning_notes.md \
     "$@"
