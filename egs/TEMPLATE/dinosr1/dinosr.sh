@@ -155,11 +155,11 @@ PYTHON
 }
 
 write_results() {  # RESULTS.md from every scored decoding (and unit analysis) under exp/
-    local paper_args=()
-    [ -n "${paper_table}" ] && paper_args=(--paper_table "${paper_table}")
-    [ -n "${results_notes}" ] && paper_args+=(--notes "${results_notes}")
+    local score_args=()
+    [ -n "${paper_table}" ] && score_args+=(--paper_table "${paper_table}")
+    [ -n "${results_notes}" ] && score_args+=(--notes "${results_notes}")
     run_logged exp/score exp/score/score.log "${python}" -m dinosr_espnet.bin.score \
-        --exp_root exp --output RESULTS.md "${paper_args[@]+"${paper_args[@]}"}"
+        --exp_root exp --output RESULTS.md "${score_args[@]+"${score_args[@]}"}"
 }
 
 pretrain_config_of() { echo "${pretrain_config//\{tag\}/$1}"; }
