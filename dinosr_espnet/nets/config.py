@@ -7,7 +7,10 @@ factories; ``from_dict``/``to_dict`` translate to and from YAML-safe dictionarie
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Optional, Tuple
 
+from dinosr_espnet.nets.fbank_frontend import fbank_feature_dim
+
 ConvLayers = Tuple[Tuple[int, int, int], ...]
+FRONTENDS = ("cnn", "fbank")
 
 BASE_CONV_FEATURE_LAYERS: ConvLayers = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 
@@ -20,7 +23,15 @@ def _field(default: Any, help_text: str) -> Any:
 class DinoSRConfig:
     """Hyper-parameters of the DinoSR student, teacher, codebooks and loss (defaults: Base)."""
 
-    # --- CNN front end ---------------------------------------------------------------------
+    # --- front end -------------------------------------------------------------------------
+    frontend: str = _field(
+        "cnn", "'cnn' = the official raw-waveform CNN (conv_feature_layers); 'fbank' = 80-dim log-mel + "
+        "Conv2d subsampling (not in the paper; faster-learning small models, nets/fbank_frontend.py)")
+    fbank_num_mels: int = _field(80, "frontend fbank: mel bins")
+    fbank_channels: int = _field(64, "frontend fbank: channels of each Conv2d subsampling block")
+    fbank_time_strides: Tuple[int, ...] = _field(
+        (2, 1), "frontend fbank: time stride of each Conv2d block over the 100 Hz frames; (2, 1) = 50 Hz, "
+        "the official CNN's frame grid; (2, 2) = 25 Hz")
     conv_feature_layers: ConvLayers = _field(
         BASE_CONV_FEATURE_LAYERS, "CNN blocks as (channels, kernel, stride); official: 512ch x 7, stride 320")
     conv_bias: bool = _field(False, "bias in the CNN convolutions (official: False)")
@@ -30,7 +41,10 @@ class DinoSRConfig:
         True, "standardise each waveform to zero mean / unit variance over its valid samples (task.normalize)")
     # --- Transformer -----------------------------------------------------------------------
     encoder_embed_dim: int = _field(768, "model dimension D")
-    encoder_layers: int = _field(12, "number of post-LN Transformer layers")
+    encoder_layers: int = _field(12, "number of Transformer layers")
+    layer_norm_first: bool = _field(
+        False, "pre-LN layers (LayerNorm before attention / FFN, one LayerNorm after the last layer), as "
+        "fairseq's layer_norm_first; official DinoSR: False (post-LN)")
     encoder_attention_heads: int = _field(12, "attention heads")
     encoder_ffn_embed_dim: int = _field(3072, "feed-forward inner dimension")
     dropout: float = _field(0.1, "dropout after the positional block, attention output and FFN output")
@@ -64,6 +78,12 @@ class DinoSRConfig:
         # YAML gives lists; keep tuples so the frozen config stays hashable and comparable.
         object.__setattr__(self, "conv_feature_layers",
                            tuple(tuple(int(v) for v in layer) for layer in self.conv_feature_layers))
+        object.__setattr__(self, "fbank_time_strides", tuple(int(v) for v in self.fbank_time_strides))
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"frontend must be one of {FRONTENDS}, got {self.frontend!r}")
+        if self.frontend == "fbank" and (not self.fbank_time_strides
+                                         or any(s < 1 for s in self.fbank_time_strides)):
+            raise ValueError(f"fbank_time_strides must be positive ints, got {self.fbank_time_strides}")
         if any(len(layer) != 3 for layer in self.conv_feature_layers):
             raise ValueError(f"conv_feature_layers must be (channels, kernel, stride) triples, "
                              f"got {self.conv_feature_layers}")
@@ -79,7 +99,9 @@ class DinoSRConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Channels C of the CNN output."""
+        """Channels C of the front end's output (CNN channels, or fbank channels x remaining mel bins)."""
+        if self.frontend == "fbank":
+            return fbank_feature_dim(self.fbank_num_mels, self.fbank_channels, len(self.fbank_time_strides))
         return self.conv_feature_layers[-1][0]
 
     @classmethod
@@ -95,6 +117,7 @@ class DinoSRConfig:
         """YAML-safe dictionary (lists instead of tuples)."""
         values = asdict(self)
         values["conv_feature_layers"] = [list(layer) for layer in self.conv_feature_layers]
+        values["fbank_time_strides"] = list(self.fbank_time_strides)
         return values
 
     def replace(self, **overrides: Any) -> "DinoSRConfig":

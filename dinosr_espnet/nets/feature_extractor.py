@@ -1,5 +1,5 @@
 """Raw-waveform CNN front end (fairseq ``ConvFeatureExtractionModel``, ``extractor_mode: layer_norm``)."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +54,8 @@ class FeatureExtractor(nn.Module):
             in_channels = out_channels
         self.conv_layers = nn.ModuleList(blocks)
 
-    def forward(self, waveform: Tensor) -> Tensor:
+    def forward(self, waveform: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """``lengths`` is unused (as in fairseq): the caller zeroes padded samples and masks padded frames."""
         x = waveform.unsqueeze(1)
         for block in self.conv_layers:
             x = block(x)

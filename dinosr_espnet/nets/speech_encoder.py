@@ -1,4 +1,4 @@
-"""The DinoSR student: waveform -> CNN -> LayerNorm(C) -> Linear(C, D) -> [mask] -> Transformer."""
+"""The DinoSR student: waveform -> CNN (or log-mel front end) -> LayerNorm(C) -> Linear(C, D) -> [mask] -> Transformer."""
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from dinosr_espnet.nets.config import DinoSRConfig
+from dinosr_espnet.nets.fbank_frontend import FbankFrontEnd
 from dinosr_espnet.nets.feature_extractor import FeatureExtractor, Fp32LayerNorm
 from dinosr_espnet.nets.transformer import TransformerEncoder
 
@@ -52,6 +53,13 @@ def lengths_to_padding_mask(lengths: Tensor, frames: int) -> Optional[Tensor]:
     return mask if bool(mask.any()) else None
 
 
+def build_front_end(config: DinoSRConfig) -> nn.Module:
+    """The raw-waveform CNN (official) or the log-mel front end: ``[batch, samples] -> [batch, frame, C]``."""
+    if config.frontend == "fbank":
+        return FbankFrontEnd(config.fbank_num_mels, config.fbank_channels, config.fbank_time_strides)
+    return FeatureExtractor(config.conv_feature_layers, bias=config.conv_bias)
+
+
 class SpeechEncoder(nn.Module):
     """Student encoder (the part fine-tuned for ASR).
 
@@ -63,7 +71,7 @@ class SpeechEncoder(nn.Module):
         super().__init__()
         self.config = config
         dim = config.encoder_embed_dim
-        self.feature_extractor = FeatureExtractor(config.conv_feature_layers, bias=config.conv_bias)
+        self.feature_extractor = build_front_end(config)
         self.layer_norm = Fp32LayerNorm(config.feature_dim)
         self.post_extract_proj = nn.Linear(config.feature_dim, dim)
         self.dropout_input = nn.Dropout(config.dropout_input)
@@ -74,7 +82,8 @@ class SpeechEncoder(nn.Module):
             attention_dropout=config.attention_dropout, activation_dropout=config.activation_dropout,
             layer_drop=config.encoder_layerdrop, conv_pos=config.conv_pos,
             conv_pos_groups=config.conv_pos_groups, pos_conv_depth=config.pos_conv_depth,
-            required_seq_len_multiple=config.required_seq_len_multiple)
+            required_seq_len_multiple=config.required_seq_len_multiple,
+            layer_norm_first=config.layer_norm_first)
         self.feature_grad_mult = config.feature_grad_mult
         # Set by DinoSRModel after the teacher freeze: the CNN, its LayerNorm and projection run without grad.
         self.freeze_front_end = False
@@ -97,7 +106,7 @@ class SpeechEncoder(nn.Module):
         # After the teacher freeze the whole front end runs without gradient (frozen, as in fairseq).
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_front_end):
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.feature_grad_mult > 0):
-                features = self.feature_extractor(waveform)
+                features = self.feature_extractor(waveform, lengths)
             if features.requires_grad and self.feature_grad_mult != 1.0:
                 features = _GradMultiply.apply(features, self.feature_grad_mult)
             features = self.post_extract_proj(self.layer_norm(features))

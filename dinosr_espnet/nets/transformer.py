@@ -102,11 +102,16 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Post-LN layer. Returns (output, FFN output before dropout/residual/final LayerNorm)."""
+    """Post-LN layer (official), or pre-LN with ``layer_norm_first`` (fairseq's option, used by data2vec).
+
+    Returns (output, FFN output before dropout/residual/final LayerNorm); in both layouts the second
+    is ``fc2``'s output, the layer result the teacher targets are built from.
+    """
 
     def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float, attention_dropout: float,
-                 activation_dropout: float) -> None:
+                 activation_dropout: float, layer_norm_first: bool = False) -> None:
         super().__init__()
+        self.layer_norm_first = layer_norm_first
         self.attention = SelfAttention(dim, num_heads, attention_dropout)
         self.attention_dropout = nn.Dropout(dropout)
         self.attention_layer_norm = nn.LayerNorm(dim)
@@ -115,6 +120,10 @@ class EncoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        if self.layer_norm_first:
+            x = x + self.attention_dropout(self.attention(self.attention_layer_norm(x), padding_mask))
+            layer_result = self.feed_forward(self.final_layer_norm(x))
+            return x + self.feed_forward_dropout(layer_result), layer_result
         x = self.attention_layer_norm(x + self.attention_dropout(self.attention(x, padding_mask)))
         layer_result = self.feed_forward(x)
         x = self.final_layer_norm(x + self.feed_forward_dropout(layer_result))
@@ -124,21 +133,27 @@ class EncoderLayer(nn.Module):
 class TransformerEncoder(nn.Module):
     """x + pos_conv(x) -> LayerNorm -> dropout -> layers (LayerDrop), post-LN.
 
+    With ``layer_norm_first`` (pre-LN layers) the LayerNorm moves from before the first layer to after
+    the last one, as in fairseq.
+
     ``forward(x [batch, frame, dim], padding_mask [batch, frame] or None)`` returns the last layer output
     and, per requested layer, the FFN output before the residual (``[batch, frame, dim]`` each).
     """
 
     def __init__(self, dim: int, num_layers: int, num_heads: int, ffn_dim: int, dropout: float,
                  attention_dropout: float, activation_dropout: float, layer_drop: float, conv_pos: int,
-                 conv_pos_groups: int, pos_conv_depth: int, required_seq_len_multiple: int = 1) -> None:
+                 conv_pos_groups: int, pos_conv_depth: int, required_seq_len_multiple: int = 1,
+                 layer_norm_first: bool = False) -> None:
         super().__init__()
+        self.layer_norm_first = layer_norm_first
         self.pos_conv = ConvolutionalPositionalEmbedding(dim, conv_pos, conv_pos_groups, pos_conv_depth)
         self.layer_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
         self.layer_drop = layer_drop
         self.required_seq_len_multiple = max(1, required_seq_len_multiple)
         self.layers = nn.ModuleList(
-            EncoderLayer(dim, num_heads, ffn_dim, dropout, attention_dropout, activation_dropout)
+            EncoderLayer(dim, num_heads, ffn_dim, dropout, attention_dropout, activation_dropout,
+                         layer_norm_first)
             for _ in range(num_layers))
         self.apply(init_bert_linear)
 
@@ -150,7 +165,9 @@ class TransformerEncoder(nn.Module):
         """
         frames = x.size(1)
         x = zero_padded(x, padding_mask)
-        x = self.layer_norm(x + self.pos_conv(x, padding_mask))
+        x = x + self.pos_conv(x, padding_mask)
+        if not self.layer_norm_first:
+            x = self.layer_norm(x)
         extra = (-frames) % self.required_seq_len_multiple
         if extra:
             x = F.pad(x, (0, 0, 0, extra))
@@ -165,4 +182,6 @@ class TransformerEncoder(nn.Module):
             x, layer_result = layer(x, padding_mask)
             if output_layer_results and index >= min_layer:
                 layer_results.append(layer_result[:, :frames])
+        if self.layer_norm_first:
+            x = self.layer_norm(x)
         return x[:, :frames], (layer_results if output_layer_results else None)
