@@ -70,7 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         from dinosr_espnet.nets import DinoSRModel
 
         output["profiles"] = {}
-        for name, config in (("eager", model_config(settings)), ("compiled", compiled_config(model_config(settings), settings))):
+        eager_config = model_config(settings)
+        for name, config in (("eager", eager_config), ("compiled", compiled_config(eager_config, settings))):
             model = seeded_model(DinoSRModel, settings, config)[1]
             batch = make_batch(config, model.student, settings)
             log(f"profiling {args.profile_steps} steps of the {name} model")

@@ -25,7 +25,6 @@ compiled module would keep calling the original's compiled function), so the mod
 """
 from typing import List
 
-import torch
 from torch import nn
 
 from dinosr_espnet.nets.config import DinoSRConfig
@@ -65,9 +64,3 @@ def is_compiled(module: nn.Module) -> bool:
     """True when ``module`` was compiled in place (``nn.Module.compile``)."""
     return getattr(module, "_compiled_call_impl", None) is not None
 
-
-def compilation_supported() -> bool:
-    """Whether inductor can generate code here (it needs a C++ compiler on CPU)."""
-    import shutil
-
-    return torch.cuda.is_available() or any(shutil.which(name) for name in ("g++", "c++", "clang++"))
