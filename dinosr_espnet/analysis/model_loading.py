@@ -37,7 +37,10 @@ def build_model(model_name: str, model_conf: Dict[str, Any], config_path: Path) 
         raise ValueError(f"{config_path}: model '{model_name}' is not one of {sorted(models)}")
     # ESPnet may add wrapper options to model_conf; keep the DinoSRConfig fields only.
     known = {item.name for item in fields(DinoSRConfig)}
-    config = DinoSRConfig.from_dict({key: value for key, value in model_conf.items() if key in known})
+    values = {key: value for key, value in model_conf.items() if key in known}
+    # eager: an analysis sees each utterance length once, so compiling (compile: true in training) cannot pay
+    values["compile"] = False
+    config = DinoSRConfig.from_dict(values)
     return models[model_name](config)
 
 

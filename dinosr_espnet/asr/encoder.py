@@ -130,6 +130,9 @@ class DinoSREncoder(AbsEncoder):
         if freeze_feature_extractor:
             # no parameter of the CNN ever gets a gradient (and DDP does not wait for one)
             self.student.feature_extractor.requires_grad_(False)
+        from dinosr_espnet.nets.compilation import compile_encoders
+
+        compile_encoders(self.student, self.config)  # model_conf compile: true (default false: eager)
         self.freeze_finetune_updates = int(freeze_finetune_updates)
         self.mask_prob = float(mask_prob)
         self.mask_length = int(mask_length)

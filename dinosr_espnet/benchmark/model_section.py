@@ -2,13 +2,15 @@
 
 Both run the same batch: forward (eval, no grad) and a training step (train mode, the same span
 mask, forward + backward of a mean-square loss on the last layer, gradients dropped afterwards).
-LayerDrop is set to 0 in both so every step does the same work.
+LayerDrop is set to 0 in both so every step does the same work. With ``--compile``, a compiled
+twin of the student (same weights) is timed beside them (``compiled.py``).
 """
 from dataclasses import dataclass
 from typing import Callable, Dict
 
 import torch
 
+from dinosr_espnet.benchmark.compiled import add_compiled_speedups, compile_first, compiled_config
 from dinosr_espnet.benchmark.measure import (MATMUL, Measurement, matmul_callable, matmul_flops,
                                              measure_interleaved)
 from dinosr_espnet.benchmark.reference import MISSING_TRANSFORMERS, build_reference
@@ -114,6 +116,16 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
         callables["reference_train_step"] = train_step_callable(reference, reference_masked, settings)
         result.messages.append(f"reference attention implementation: "
                                f"{getattr(reference.config, '_attn_implementation', 'unknown')}")
+    if settings.compile:
+        from dinosr_espnet.nets.compilation import compile_encoders
+
+        compiled_student = SpeechEncoder(compiled_config(config, settings)).to(device)
+        compiled_student.load_state_dict(student.state_dict())
+        compile_encoders(compiled_student, compiled_student.config)
+        compiled_forward, compiled_masked = student_runs(compiled_student, batch)
+        callables["compiled_student_forward"] = forward_callable(compiled_student, compiled_forward, settings)
+        callables["compiled_student_train_step"] = train_step_callable(compiled_student, compiled_masked, settings)
+        compile_first(callables, settings, result, log)
     timings = time_with_matmul("model", callables, settings, log,
                                f" ({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)",
                                memory_of=[name for name in callables if name.endswith("train_step")])
@@ -128,14 +140,15 @@ def run_model_section(settings: BenchmarkSettings, log) -> SectionResult:
                          / timings[f"student_{kind}"].median_cpu_seconds)
             result.add(f"{kind}_speed_ratio_ours_over_reference_process_cpu", cpu_ratio, "x",
                        "process CPU time; target >= 1.0 on CPU")
+    add_compiled_speedups(result, timings)
     add_flops_and_memory(result, timings, settings)
     return result
 
 
-def seeded_model(model_class: Callable, settings: BenchmarkSettings):
+def seeded_model(model_class: Callable, settings: BenchmarkSettings, config=None):
     """(config, model on the benchmark device), built right after seeding torch so that every
-    section times the same initial weights."""
-    config = model_config(settings)
+    section times the same initial weights (``config``: default ``model_config(settings)``)."""
+    config = config or model_config(settings)
     torch.manual_seed(settings.seed)
     return config, model_class(config).to(settings.torch_device)
 

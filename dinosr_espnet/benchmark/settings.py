@@ -26,6 +26,9 @@ class BenchmarkSettings:
     decode_beams: Tuple[int, ...] = (50, 500, 1500)
     kenlm_bin: str = "tools/kenlm/bin"
     seed: int = 0
+    compile: bool = False  # also time every model step compiled (config compile: true) beside eager
+    compile_backend: str = "inductor"
+    compile_mode: Optional[str] = None
 
     @property
     def torch_device(self) -> torch.device:

@@ -6,12 +6,14 @@ backward + ``on_optimizer_step()`` (the EMA teacher step); no optimizer. Student
 same student on the same masked batch, forward + backward of a mean-square loss. Their ratio is
 the DinoSR overhead. Codebooks and the teacher are found by class and timed through wrapped
 methods during the timed DinoSR steps (a clock read per call; on CUDA also a synchronize).
+With ``--compile``, the same figures for a compiled twin (``compiled_*``, see ``compiled.py``).
 """
 import statistics
 from typing import List
 
 import torch
 
+from dinosr_espnet.benchmark.compiled import PREFIX, add_compiled_speedups, compile_first, compiled_config
 from dinosr_espnet.benchmark.measure import SectionTimer
 from dinosr_espnet.benchmark.model_section import (add_flops_and_memory, add_throughputs, make_batch,
                                                    parameter_count, seeded_model, time_with_matmul,
@@ -73,28 +75,46 @@ def run_training_section(settings: BenchmarkSettings, log) -> SectionResult:
             settings),
     }
     timer, missing = instrument(model, device)
+    timers = {"": timer}
+    if settings.compile:
+        compiled_model = seeded_model(DinoSRModel, settings, compiled_config(config, settings))[1]
+        callables[PREFIX + "dinosr_train_step"] = dinosr_step_callable(compiled_model, batch, settings)
+        callables[PREFIX + "student_only_train_step"] = train_step_callable(
+            compiled_model.student,
+            lambda: compiled_model.student(batch.waveform, batch.lengths, time_mask=batch.time_mask).x, settings)
+        compile_first(callables, settings, result, log)
+        timers[PREFIX] = instrument(compiled_model, device)[0]
     try:
-        timings = time_with_matmul("codebook", callables, settings, log, observers={"dinosr_train_step": timer},
-                                   memory_of=["dinosr_train_step", "student_only_train_step"])
+        timings = time_with_matmul(
+            "codebook", callables, settings, log,
+            observers={f"{prefix}dinosr_train_step": part_timer for prefix, part_timer in timers.items()},
+            memory_of=[name for name in callables if name.endswith("train_step")])
     finally:
-        timer.remove()
+        for part_timer in timers.values():
+            part_timer.remove()
     add_throughputs(result, timings, batch.audio_seconds)
-    overhead = timings["dinosr_train_step"].median_seconds / timings["student_only_train_step"].median_seconds
-    result.add("dinosr_overhead_ratio", overhead, "x", "full step / student-only step, wall time; target <= 1.3")
-    cpu_overhead = (timings["dinosr_train_step"].median_cpu_seconds
-                    / timings["student_only_train_step"].median_cpu_seconds)
-    result.add("dinosr_overhead_ratio_process_cpu", cpu_overhead, "x", "the same in process CPU time")
-    flop_overhead = timings["dinosr_train_step"].flops / timings["student_only_train_step"].flops
-    result.add("dinosr_flop_ratio", flop_overhead, "x", "FLOPs of the full step / student-only step")
-
-    fractions = {part: statistics.median(values) for part, values in getattr(timer, "fractions", {}).items()}
-    for part, fraction in fractions.items():
-        result.add(f"{part}_fraction_of_step", fraction, "fraction", "median over the timed steps")
-    if {"codebook_assign", "codebook_update", "ema_teacher_step"} <= set(fractions):
-        combined = fractions["codebook_assign"] + fractions["codebook_update"] + fractions["ema_teacher_step"]
-        result.add("codebooks_plus_ema_fraction_of_step", combined, "fraction", "target < 0.05")
+    for prefix, part_timer in timers.items():
+        add_overheads(result, timings, part_timer, prefix)
     for part in missing:
         result.messages.append(f"not yet measurable: {part} not found in DinoSRModel")
-
+    add_compiled_speedups(result, timings)
     add_flops_and_memory(result, timings, settings)
     return result
+
+
+def add_overheads(result: SectionResult, timings, timer: SectionTimer, prefix: str = "") -> None:
+    """DinoSR step against the student-only step, and its parts' fractions (``prefix`` ``compiled_``
+    for the compiled twin)."""
+    full, student_only = timings[f"{prefix}dinosr_train_step"], timings[f"{prefix}student_only_train_step"]
+    result.add(f"{prefix}dinosr_overhead_ratio", full.median_seconds / student_only.median_seconds, "x",
+               "full step / student-only step, wall time; target <= 1.3")
+    result.add(f"{prefix}dinosr_overhead_ratio_process_cpu",
+               full.median_cpu_seconds / student_only.median_cpu_seconds, "x", "the same in process CPU time")
+    result.add(f"{prefix}dinosr_flop_ratio", full.flops / student_only.flops, "x",
+               "FLOPs of the full step / student-only step")
+    fractions = {part: statistics.median(values) for part, values in getattr(timer, "fractions", {}).items()}
+    for part, fraction in fractions.items():
+        result.add(f"{prefix}{part}_fraction_of_step", fraction, "fraction", "median over the timed steps")
+    if {"codebook_assign", "codebook_update", "ema_teacher_step"} <= set(fractions):
+        combined = fractions["codebook_assign"] + fractions["codebook_update"] + fractions["ema_teacher_step"]
+        result.add(f"{prefix}codebooks_plus_ema_fraction_of_step", combined, "fraction", "target < 0.05")

@@ -18,6 +18,7 @@ Examples:
   python -m dinosr_espnet.bin.benchmark
   python -m dinosr_espnet.bin.benchmark --smallest --output_json /tmp/bench.json
   python -m dinosr_espnet.bin.benchmark --device cuda --dtype bf16 --batch_size 8 --seconds 15
+  python -m dinosr_espnet.bin.benchmark --sections model,codebook --compile     # eager vs compiled
 """
 import argparse
 import sys
@@ -64,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kenlm_bin", default=defaults.kenlm_bin,
                         help="directory with KenLM's lmplz (default: %(default)s, relative to the repository)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--compile", action="store_true",
+                        help="model and codebook sections: also build each model with compile: true "
+                             "(same weights) and time it interleaved with the eager one; figures of "
+                             "the compiled twin are prefixed compiled_, compiled_speedup_* = eager / compiled")
+    parser.add_argument("--compile_backend", default=defaults.compile_backend,
+                        help="torch.compile backend of --compile (default: %(default)s; aot_eager captures "
+                             "graphs without generating code)")
+    parser.add_argument("--compile_mode", default=defaults.compile_mode,
+                        help="torch.compile mode of --compile, e.g. max-autotune-no-cudagraphs, "
+                             "reduce-overhead (CUDA graphs) (default: torch's default)")
     parser.add_argument("--output_json", type=Path, default=None, help="also write the figures as JSON here")
     return parser
 
@@ -79,7 +90,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchmarkSettings:
         matmul_size=args.matmul_size, data_utterances=args.data_utterances, data_workers=args.data_workers,
         decode_utterances=args.decode_utterances,
         decode_beams=tuple(int(beam) for beam in args.decode_beams.split(",") if beam.strip()),
-        kenlm_bin=args.kenlm_bin, seed=args.seed)
+        kenlm_bin=args.kenlm_bin, seed=args.seed, compile=args.compile, compile_backend=args.compile_backend,
+        compile_mode=args.compile_mode)
     if args.smallest:  # sizes for a smoke test: every figure, none of them meaningful
         settings.batch_size, settings.seconds = min(settings.batch_size, 2), min(settings.seconds, 2.0)
         settings.warmup, settings.repeats = 1, 1

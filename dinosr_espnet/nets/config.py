@@ -14,6 +14,8 @@ FRONTENDS = ("cnn", "fbank")
 
 BASE_CONV_FEATURE_LAYERS: ConvLayers = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 def _field(default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"help": help_text})
@@ -74,6 +76,19 @@ class DinoSRConfig:
     freeze_teacher_step: int = _field(
         200001, "from this update on the teacher and the CNN/LayerNorm/projection are frozen (code default)")
 
+    # --- speed (issue 17): how the model runs, not what it computes; defaults = the eager path ----
+    compile: bool = _field(
+        False, "torch.compile the CNN front end, the positional convolution and every Transformer layer "
+               "(student and teacher, in place: checkpoint keys unchanged); see nets/compilation.py")
+    compile_backend: str = _field(
+        "inductor", "torch.compile backend (inductor generates kernels; aot_eager only captures graphs)")
+    compile_mode: Optional[str] = _field(
+        None, "torch.compile mode: None (default), reduce-overhead (CUDA graphs), max-autotune, "
+              "max-autotune-no-cudagraphs")
+    compile_dynamic: Optional[bool] = _field(
+        None, "torch.compile dynamic: None = static graphs, dynamic after a shape change; False = one static "
+              "graph per shape (with --crop_bucket_frames in pre-training)")
+
     def __post_init__(self) -> None:
         # YAML gives lists; keep tuples so the frozen config stays hashable and comparable.
         object.__setattr__(self, "conv_feature_layers",
@@ -93,6 +108,8 @@ class DinoSRConfig:
         if not 1 <= self.average_top_k_layers <= self.encoder_layers:
             raise ValueError(f"average_top_k_layers must be in [1, encoder_layers={self.encoder_layers}], "
                              f"got {self.average_top_k_layers}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {list(COMPILE_MODES)}, got {self.compile_mode!r}")
         if self.pos_conv_depth < 2:
             raise ValueError("pos_conv_depth must be >= 2 (the single weight-normed convolution of "
                              "wav2vec 2.0 is not implemented)")

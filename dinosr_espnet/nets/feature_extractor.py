@@ -6,6 +6,16 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 
+def receptive_field_and_stride(conv_layers: Sequence[Tuple[int, int, int]]) -> Tuple[int, int]:
+    """Samples seen by one output frame and samples between two frames of the CNN
+    ``conv_layers`` ((channels, kernel, stride) triples; Base: 400, 320)."""
+    receptive_field, stride = 1, 1
+    for _, kernel_size, layer_stride in conv_layers:
+        receptive_field += (kernel_size - 1) * stride
+        stride *= layer_stride
+    return receptive_field, stride
+
+
 class Fp32LayerNorm(nn.LayerNorm):
     """LayerNorm computed in fp32 and cast back (keeps the statistics exact under autocast)."""
 

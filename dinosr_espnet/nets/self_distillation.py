@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from dinosr_espnet.nets.compilation import compile_encoders
 from dinosr_espnet.nets.config import DinoSRConfig
 from dinosr_espnet.nets.masking import compute_span_mask
 from dinosr_espnet.nets.speech_encoder import SpeechEncoder, SpeechEncoderOutput, lengths_to_padding_mask
@@ -35,6 +36,7 @@ class SelfDistillationModel(nn.Module):
         self.student = SpeechEncoder(config)
         # Teacher == student at step 0 (fairseq deep-copies the freshly initialised encoder).
         self.teacher = EMATeacher(self.student.encoder)
+        compile_encoders(self, config)  # after the teacher copy (config.compile; off: eager)
         self.register_buffer("num_updates_buffer", torch.zeros((), dtype=torch.long))
         self._front_end_snapshot: Optional[Dict[str, Tensor]] = None
 

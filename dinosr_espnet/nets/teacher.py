@@ -39,15 +39,30 @@ class EMATeacher(nn.Module):
 
     @torch.no_grad()
     def step(self, student_encoder: TransformerEncoder, decay: float) -> None:
+        """One EMA step; the averaged tensors go through ``torch._foreach_*`` (a few kernels for all
+        parameters instead of two per tensor), with fairseq's arithmetic ``mul_(decay)`` then
+        ``add_(student, alpha=1 - decay)``, so the result is bit-identical to the per-tensor loop
+        (``torch._foreach_lerp_`` would round differently)."""
         student = dict(student_encoder.named_parameters())
+        averaged, averaged_sources, copied, copied_sources = [], [], [], []
         for name, parameter in self.encoder.named_parameters():
-            source = student[name].detach().float()
+            source = student[name].detach()
+            if source.dtype != parameter.dtype:  # the teacher stays fp32
+                source = source.float()
             if name.startswith("pos_conv."):
-                parameter.copy_(source)
+                copied.append(parameter)
+                copied_sources.append(source)
             else:
-                parameter.mul_(decay).add_(source, alpha=1.0 - decay)
+                averaged.append(parameter)
+                averaged_sources.append(source)
+        if averaged:
+            torch._foreach_mul_(averaged, decay)
+            torch._foreach_add_(averaged, averaged_sources, alpha=1.0 - decay)
+        if copied:
+            torch._foreach_copy_(copied, copied_sources)
+        student_buffers = dict(student_encoder.named_buffers())
         for name, buffer in self.encoder.named_buffers():
-            buffer.copy_(dict(student_encoder.named_buffers())[name])
+            buffer.copy_(student_buffers[name])
 
     @torch.no_grad()
     def layer_targets(self, features: Tensor, padding_mask: Optional[Tensor], top_k: int) -> List[Tensor]:

@@ -61,7 +61,12 @@ class ConvolutionalPositionalEmbedding(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with q/k/v/out biases (fairseq MHA), via scaled_dot_product_attention."""
+    """Multi-head self-attention with q/k/v/out biases (fairseq MHA), via scaled_dot_product_attention.
+
+    Without padding no mask is passed at all, so on a GPU SDPA may pick the flash kernel; with
+    padding, a boolean key mask ``[batch, 1, 1, frame]`` (broadcast over heads and queries). In
+    training SDPA's ``dropout_p`` drops attention weights, as fairseq's ``dropout_module`` does.
+    """
 
     def __init__(self, dim: int, num_heads: int, dropout: float) -> None:
         super().__init__()

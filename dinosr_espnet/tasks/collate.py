@@ -25,6 +25,12 @@ class CropToShortestCollate:
         min_sample_size: utterances with fewer samples are dropped (official 32000 = 2 s).
         random_crop: random crop offset (training); ``False`` crops from the start, which keeps
             validation losses comparable between epochs.
+        crop_multiple, crop_remainder: length buckets (issue 17; default 1, 0 = off, the official
+            behaviour). The crop length is rounded *down* to the largest ``n`` with
+            ``n % crop_multiple == crop_remainder``, so batches come in a few fixed shapes and
+            compiled graphs are reused; a batch whose shortest utterance is below the first bucket
+            keeps its length. Up to ``crop_multiple - 1`` more samples per utterance are cropped
+            away than officially (``crop_bucket_samples`` computes the values for a frame multiple).
 
     Returns from ``__call__``: ``(utt_ids, {"speech": Tensor[batch, samples],
     "speech_lengths": LongTensor[batch]})``; all lengths are equal.
@@ -33,17 +39,31 @@ class CropToShortestCollate:
     """
 
     def __init__(self, max_sample_size: int = 320000, min_sample_size: int = 32000,
-                 random_crop: bool = True):
+                 random_crop: bool = True, crop_multiple: int = 1, crop_remainder: int = 0):
         if max_sample_size <= 0 or min_sample_size < 0 or min_sample_size > max_sample_size:
             raise ValueError(f"need 0 <= min_sample_size ({min_sample_size}) <= "
                              f"max_sample_size ({max_sample_size}) and max_sample_size > 0")
+        if crop_multiple < 1 or not 0 <= crop_remainder < crop_multiple:
+            raise ValueError(f"need crop_multiple >= 1 and 0 <= crop_remainder < crop_multiple, "
+                             f"got crop_multiple={crop_multiple}, crop_remainder={crop_remainder}")
         self.max_sample_size = max_sample_size
         self.min_sample_size = min_sample_size
         self.random_crop = random_crop
+        self.crop_multiple = crop_multiple
+        self.crop_remainder = crop_remainder
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(max_sample_size={self.max_sample_size}, "
-                f"min_sample_size={self.min_sample_size}, random_crop={self.random_crop})")
+                f"min_sample_size={self.min_sample_size}, random_crop={self.random_crop}, "
+                f"crop_multiple={self.crop_multiple}, crop_remainder={self.crop_remainder})")
+
+    def bucketed(self, length: int) -> int:
+        """Largest ``n <= length`` with ``n % crop_multiple == crop_remainder`` and ``n >= crop_multiple``
+        (``length`` itself when there is none, or when bucketing is off)."""
+        if self.crop_multiple == 1:
+            return length
+        bucket = length - (length - self.crop_remainder) % self.crop_multiple
+        return bucket if bucket >= self.crop_multiple else length
 
     def __call__(self, data: Sequence[Tuple[str, Dict[str, np.ndarray]]]
                  ) -> Tuple[List[str], Dict[str, torch.Tensor]]:
@@ -61,7 +81,7 @@ class CropToShortestCollate:
         if not kept:
             raise RuntimeError(f"every utterance of the batch {[u for u, _ in data]} is shorter "
                                f"than min_sample_size={self.min_sample_size}")
-        crop = min(self.max_sample_size, min(len(speech) for _, speech in kept))
+        crop = self.bucketed(min(self.max_sample_size, min(len(speech) for _, speech in kept)))
         waveforms = []
         for _, speech in kept:
             excess = len(speech) - crop
@@ -70,3 +90,14 @@ class CropToShortestCollate:
         speech_batch = torch.stack(waveforms).float()
         lengths = torch.full((len(kept),), crop, dtype=torch.long)
         return [u for u, _ in kept], {"speech": speech_batch, "speech_lengths": lengths}
+
+
+def crop_bucket_samples(receptive_field: int, stride: int, bucket_frames: int) -> Tuple[int, int]:
+    """``(crop_multiple, crop_remainder)`` whose buckets give a CNN output of a multiple of
+    ``bucket_frames`` frames: a crop of ``receptive_field + stride * (F - 1)`` samples gives ``F``
+    frames (Base: 400 + 320 (F - 1)), so ``crop_multiple = stride * bucket_frames`` and
+    ``crop_remainder = (receptive_field - stride) % crop_multiple``."""
+    if bucket_frames < 1:
+        raise ValueError(f"crop_bucket_frames must be >= 1, got {bucket_frames}")
+    multiple = stride * bucket_frames
+    return multiple, (receptive_field - stride) % multiple

@@ -13,6 +13,10 @@
   (emulated) global batch; a step that AMP skips because of inf/NaN gradients calls no
   ``optimizer.step()`` and advances nothing. (The codebooks still take one EMA step per forward:
   that update lives inside the model's forward, on the statistics of that micro-batch.)
+- ``--crop_bucket_frames F`` (default 0 = off): crop lengths rounded down to a multiple of F
+  output frames, so a run with ``model_conf: {compile: true}`` sees a few fixed shapes (one
+  compiled graph each) and, with F even, no attention mask at all. Opt-in: each batch loses up to
+  ``320 F - 1`` more samples per utterance than the official crop (0.32 s at F = 16).
 - ``--health_log_interval N``: a ``health:`` log line every N updates and collapse warnings
   (``health.py``).
 """
@@ -32,7 +36,8 @@ from espnet2.utils.types import float_or_none
 
 from dinosr_espnet.nets import SSL_MODELS
 from dinosr_espnet.nets.config import DinoSRConfig
-from dinosr_espnet.tasks.collate import CropToShortestCollate
+from dinosr_espnet.nets.feature_extractor import receptive_field_and_stride
+from dinosr_espnet.tasks.collate import CropToShortestCollate, crop_bucket_samples
 from dinosr_espnet.tasks.health import TrainingHealthMonitor
 from dinosr_espnet.tasks.pretrain_model import SSLPretrainModel
 from dinosr_espnet.tasks.shape_filter import write_filtered_shape_file
@@ -70,6 +75,10 @@ class DinoSRTask(AbsTask):
                                 "many samples (official 320000 = 20 s)")
         group.add_argument("--min_sample_size", type=int, default=32000,
                            help="skip utterances with fewer samples (official 32000 = 2 s)")
+        group.add_argument("--crop_bucket_frames", type=int, default=0,
+                           help="round every batch's crop length down so that the CNN gives a multiple "
+                                "of this many frames (fixed shapes for compile: true, no attention "
+                                "mask with an even value); 0 = off, the official crop (issue 17)")
         group.add_argument("--health_log_interval", type=int, default=100,
                            help="updates between two 'health:' log lines and collapse checks "
                                 "(0 disables them)")
@@ -83,8 +92,15 @@ class DinoSRTask(AbsTask):
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        crop_multiple, crop_remainder = 1, 0
+        bucket_frames = getattr(args, "crop_bucket_frames", 0)
+        if bucket_frames:
+            config = build_model_config(args.model_conf)
+            crop_multiple, crop_remainder = crop_bucket_samples(
+                *receptive_field_and_stride(config.conv_feature_layers), bucket_frames)
         return CropToShortestCollate(max_sample_size=args.max_sample_size,
-                                     min_sample_size=args.min_sample_size, random_crop=train)
+                                     min_sample_size=args.min_sample_size, random_crop=train,
+                                     crop_multiple=crop_multiple, crop_remainder=crop_remainder)
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:

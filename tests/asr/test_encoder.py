@@ -231,3 +231,32 @@ def test_imported_official_checkpoint_loads_the_students_weights(tmp_path):
     loaded = encoder.student.state_dict()
     for key, value in original.student.state_dict().items():
         assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.timeout(240)
+def test_compiled_encoder_equals_eager_on_a_padded_batch_forward_and_backward():
+    """model_conf compile: true (aot_eager: graph capture without code generation, see
+    tests/nets/test_compilation.py) through the key-padding attention path."""
+    from dinosr_espnet.nets.compilation import is_compiled
+
+    eager = tiny_encoder(mask_prob=0.0).train()
+    torch.manual_seed(0)
+    compiled = DinoSREncoder(input_size=1, mask_prob=0.0, model_conf=dinosr_tiny(
+        compile=True, compile_backend="aot_eager").to_dict()).train()
+    compiled.load_state_dict(eager.state_dict())
+    assert any(is_compiled(module) for module in compiled.modules())
+    assert not any(is_compiled(module) for module in eager.modules())
+    waveforms, lengths = padded_batch()
+    torch.manual_seed(5)
+    head = torch.nn.Linear(eager.output_size(), VOCABULARY)
+    losses = []
+    for encoder in (eager, compiled):
+        torch.manual_seed(7)  # same dropout masks
+        loss = ctc_like_loss(encoder, head, waveforms, lengths)
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
+    eager_gradients = dict(eager.named_parameters())
+    for name, parameter in compiled.named_parameters():
+        if parameter.grad is not None or eager_gradients[name].grad is not None:
+            torch.testing.assert_close(parameter.grad, eager_gradients[name].grad, rtol=1e-5, atol=1e-6, msg=name)

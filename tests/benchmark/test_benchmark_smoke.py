@@ -95,3 +95,27 @@ def test_unknown_section_is_rejected():
                          timeout=60)
     assert process.returncode != 0
     assert "warp" in process.stderr
+
+
+COMPILED_MODEL_FIGURES = ["compiled_" + name for name in MODEL_FIGURES[1:-1]] + [
+    "compiled_speedup_student_forward", "compiled_speedup_student_train_step",
+    "compiled_speedup_student_train_step_process_cpu", "compiled_first_call_seconds_student_train_step"]
+COMPILED_CODEBOOK_FIGURES = ["compiled_" + name for name in CODEBOOK_FIGURES[:-1]] + [
+    "compiled_speedup_dinosr_train_step", "compiled_speedup_student_only_train_step",
+    "compiled_speedup_dinosr_train_step_process_cpu"]
+
+
+@pytest.mark.timeout(400)
+def test_compile_reports_every_model_figure_for_the_compiled_twin_too(tmp_path):
+    """--compile (aot_eager here: no code generation, see tests/nets/test_compilation.py)."""
+    output = tmp_path / "bench.json"
+    run_module("dinosr_espnet.bin.benchmark", "--smallest", "--sections", "model,codebook", "--compile",
+               "--compile_backend", "aot_eager", "--output_json", str(output), cwd=REPO_ROOT, timeout=360)
+    report = json.loads(output.read_text())
+    assert report["settings"]["compile"] is True
+    for section, names in (("model", COMPILED_MODEL_FIGURES), ("codebook", COMPILED_CODEBOOK_FIGURES)):
+        figures = report["sections"][section]["figures"]
+        for name in names:
+            assert name in figures, f"{section}: figure {name} missing; got {sorted(figures)}"
+            value = figures[name]["value"]
+            assert math.isfinite(value) and value > 0, f"{section}.{name} = {value}"

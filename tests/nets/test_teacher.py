@@ -174,3 +174,24 @@ def test_loading_a_checkpoint_after_the_freeze_keeps_the_loaded_front_end():
     model.on_optimizer_step()
     key = "post_extract_proj.weight"
     assert torch.equal(model.student.state_dict()[key], other.student.state_dict()[key])
+
+
+def test_foreach_ema_step_is_bit_identical_to_the_per_parameter_formula():
+    """spec 1.4 / fairseq EMAModule: per parameter ``ema.mul_(decay); ema.add_(student, alpha=1-decay)``,
+    ``pos_conv.*`` copied; computed here tensor by tensor, compared bit for bit."""
+    model = DinoSRModel(deterministic_tiny())
+    with torch.no_grad():
+        for parameter in model.student.encoder.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    decay = 0.99731  # not a round number: rounding differences would show
+    student = {name: tensor.clone() for name, tensor in model.student.encoder.named_parameters()}
+    expected = {}
+    for name, teacher in model.teacher.encoder.named_parameters():
+        if name.startswith("pos_conv."):
+            expected[name] = student[name].clone()
+        else:
+            expected[name] = teacher.detach().clone().mul_(decay).add_(student[name], alpha=1.0 - decay)
+    model.teacher.step(model.student.encoder, decay)
+    for name, teacher in model.teacher.encoder.named_parameters():
+        assert torch.equal(teacher, expected[name]), name
+        assert torch.equal(student[name], dict(model.student.encoder.named_parameters())[name])  # untouched

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from dinosr_espnet.tasks.collate import CropToShortestCollate
+from dinosr_espnet.nets.config import dinosr_base, dinosr_tiny
+from dinosr_espnet.nets.feature_extractor import FeatureExtractor, receptive_field_and_stride
+from dinosr_espnet.tasks.collate import CropToShortestCollate, crop_bucket_samples
 from dinosr_espnet.tasks.shape_filter import write_filtered_shape_file
 
 
@@ -63,3 +65,52 @@ def test_malformed_shape_line_names_file_and_line(tmp_path):
     source.write_text("a 40000\nb\n")
     with pytest.raises(ValueError, match="speech_shape:2"):
         write_filtered_shape_file(str(source), tmp_path / "shape", 32000, 320000)
+
+
+def test_base_cnn_geometry_is_400_samples_every_320():
+    assert receptive_field_and_stride(dinosr_base().conv_feature_layers) == (400, 320)
+
+
+@pytest.mark.parametrize("bucket_frames", [2, 5, 16])
+def test_crop_buckets_give_a_multiple_of_the_bucket_frames_and_crop_less_than_one_bucket(bucket_frames):
+    """The frame counts come from running the tiny CNN itself, not from the bucket formula."""
+    config = dinosr_tiny()
+    cnn = FeatureExtractor(config.conv_feature_layers)
+    multiple, remainder = crop_bucket_samples(*receptive_field_and_stride(config.conv_feature_layers),
+                                              bucket_frames)
+    collate = CropToShortestCollate(max_sample_size=40000, min_sample_size=100, crop_multiple=multiple,
+                                    crop_remainder=remainder)
+    shapes = set()
+    for shortest in range(multiple + 400, 40000, 997):
+        _, batch = collate(_batch(shortest + 50, shortest))
+        crop = batch["speech"].shape[1]
+        assert shortest - multiple < crop <= shortest
+        with torch.no_grad():
+            frames = cnn(batch["speech"][:1]).shape[1]
+        assert frames % bucket_frames == 0, (shortest, crop, frames)
+        shapes.add(crop)
+    assert len(shapes) <= 40000 // multiple + 1
+
+
+def test_crop_buckets_cap_at_max_sample_size_and_keep_a_batch_below_the_first_bucket():
+    collate = CropToShortestCollate(max_sample_size=1000, min_sample_size=10, crop_multiple=300,
+                                    crop_remainder=80)
+    assert collate(_batch(5000, 4000))[1]["speech"].shape == (2, 980)   # 1000 -> 980 = 3 * 300 + 80
+    assert collate(_batch(250, 260))[1]["speech"].shape == (2, 250)     # no bucket >= 300 below 250
+    assert CropToShortestCollate(1000, 10)(_batch(997, 999))[1]["speech"].shape == (2, 997)  # default: off
+    with pytest.raises(ValueError, match="crop_remainder"):
+        CropToShortestCollate(1000, 10, crop_multiple=300, crop_remainder=300)
+
+
+def test_task_option_crop_bucket_frames_builds_buckets_from_the_model_cnn():
+    import argparse
+
+    from dinosr_espnet.tasks.dinosr import DinoSRTask
+
+    args = argparse.Namespace(max_sample_size=320000, min_sample_size=32000, crop_bucket_frames=16,
+                              model_conf={})
+    collate = DinoSRTask.build_collate_fn(args, train=True)
+    assert (collate.crop_multiple, collate.crop_remainder) == (16 * 320, 80)  # 80 + 5120 k samples -> 16 k frames
+    args.crop_bucket_frames = 0
+    collate = DinoSRTask.build_collate_fn(args, train=True)
+    assert (collate.crop_multiple, collate.crop_remainder) == (1, 0)
