@@ -1,8 +1,8 @@
 """Optional ``torch.compile`` of the encoders (config ``compile``, off by default: the eager path).
 
 What is compiled, in place (``nn.Module.compile``: parameter names and checkpoints are unchanged):
-the CNN front end (``FeatureExtractor``: its channel LayerNorms, transposes and GELUs fuse into
-few kernels), the positional convolution, and every Transformer ``EncoderLayer`` of the student
+the front end (``FeatureExtractor``: its channel LayerNorms, transposes and GELUs fuse into
+few kernels; or the log-mel ``FbankFrontEnd``), the positional convolution, and every Transformer ``EncoderLayer`` of the student
 and of the EMA teacher. Why per layer and not the whole ``TransformerEncoder``: LayerDrop decides
 in Python which layers run, and the layer results are collected in a list; per layer, those
 decisions stay eager and all layers reuse the same graphs (one per input shape and mode: student
@@ -28,10 +28,11 @@ from typing import List
 from torch import nn
 
 from dinosr_espnet.nets.config import DinoSRConfig
+from dinosr_espnet.nets.fbank_frontend import FbankFrontEnd
 from dinosr_espnet.nets.feature_extractor import FeatureExtractor
 from dinosr_espnet.nets.transformer import ConvolutionalPositionalEmbedding, EncoderLayer
 
-COMPILED_MODULE_TYPES = (FeatureExtractor, ConvolutionalPositionalEmbedding, EncoderLayer)
+COMPILED_MODULE_TYPES = (FeatureExtractor, FbankFrontEnd, ConvolutionalPositionalEmbedding, EncoderLayer)
 
 
 def compile_encoders(model: nn.Module, config: DinoSRConfig) -> List[str]:
