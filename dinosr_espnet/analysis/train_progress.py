@@ -12,8 +12,9 @@ is ``max_epoch x num_iters_per_epoch / accum_grad``. Those three numbers come fr
 ``config.yaml`` (ESPnet writes it into the output dir before training starts), read when the first
 interval line arrives. Without ``num_iters_per_epoch`` (an epoch = one pass over the data) the line
 gives the epoch and batch, and, once an epoch has ended, the total estimated from its length. The rate,
-and so the remaining time, is measured from the follower's start and the update it first saw
-(a resumed run starts mid-way).
+and so the remaining time, is measured between the first and the newest report (at the first report:
+from the follower's start and the update the attempt began at, as a resumed run starts mid-way), so
+the minute or so of start-up does not inflate the estimate.
 """
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ class TrainingProgress:
         self.clock = clock
         self.started = clock()
         self.first_update: Optional[int] = None      # the update the run stood at when we began watching
+        self.first_report: Optional[tuple] = None     # (time, update) of the first report seen
         self.last_printed_at: Optional[float] = None
         self.pending: Optional[str] = None            # the newest line not printed yet
         self.batches_per_epoch: Dict[int, int] = {}
@@ -160,7 +162,13 @@ class TrainingProgress:
         if "loss" in interval.values:
             parts.append(f"loss {interval.values['loss']:.3f}")
         parts.append(f"elapsed {format_duration(elapsed)}")
-        if total and updates is not None and self.first_update is not None and updates > self.first_update:
+        rate = None
+        if updates is not None and self.first_report is None:
+            self.first_report = (self.clock(), updates)
+        if updates is not None and updates > self.first_report[1]:
+            rate = (updates - self.first_report[1]) / max(self.clock() - self.first_report[0], 1e-9)
+        elif updates is not None and self.first_update is not None and updates > self.first_update:
             rate = (updates - self.first_update) / max(elapsed, 1e-9)
+        if total and rate:
             parts.append(f"remaining ~{format_duration(max(total - updates, 0) / rate)}")
         return f"[{self.label}] " + ", ".join(parts), is_last

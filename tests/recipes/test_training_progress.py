@@ -32,10 +32,10 @@ def test_updates_loss_elapsed_and_remaining_from_interval_lines():
         "[exp/pretrain_dinosr] update 20/1000 (2%), loss 6.500, elapsed 40s, remaining ~32m40s")
     clock.now += 10
     assert progress.feed(interval(1, 21, 40, 6.0)) is None          # 10 s after the last line: not due
-    clock.now += 25
-    # epoch 2, batch 10 = update 60 at 75 s -> 0.8/s -> 940 left = 1175 s
+    clock.now += 30
+    # epoch 2, batch 10 = update 60 at 80 s; since the first report (update 20 at 40 s): 1/s -> 940 s
     assert progress.feed(interval(2, 1, 10, 5.25)) == (
-        "[exp/pretrain_dinosr] update 60/1000 (6%), loss 5.250, elapsed 1m15s, remaining ~19m35s")
+        "[exp/pretrain_dinosr] update 60/1000 (6%), loss 5.250, elapsed 1m20s, remaining ~15m40s")
     assert progress.feed(f"{PREFIX}1epoch results: [train] loss=5.0, [valid] loss=4.9") is None
     assert progress.feed(interval(2, 1, 10, 5.0).replace(":train:", ":valid:")) is None
     clock.now += 1
