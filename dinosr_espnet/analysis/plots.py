@@ -49,6 +49,8 @@ def plot_training_curves(curves: TrainingCurves, output_path: str | Path,
                 # Markers keep short runs (a single logging interval) visible.
                 axis.plot(*zip(*points), linewidth=1.0, marker="." if len(points) < 50 else None,
                           label=f"train {name} (interval)")
+            if name != metric and _LAYER_SUFFIX.match(name[len(metric):]):
+                continue  # per-layer curves: interval values only, or the legend drowns the panel
             for section, values in curves.epoch.items():
                 epoch_points = finite(values.get(name, []))
                 if not epoch_points:

@@ -81,6 +81,7 @@ def write_results_json(path: Path, rows: List[Dict[str, Any]]) -> Path:
     """Write ``rows`` to ``path`` atomically (a temporary file renamed into place)."""
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    # one row per line: readable, and a re-run's diff shows the rows that changed
+    temporary.write_text("[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n", encoding="utf-8")
     temporary.replace(path)
     return path
