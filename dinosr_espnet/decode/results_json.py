@@ -17,7 +17,7 @@ import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
@@ -44,7 +44,7 @@ def _mean(values: List[float]) -> Optional[float]:
 
 
 def results_rows(scores: Iterable[Any], exp_root: Path,
-                 row_order: Optional[List[Tuple[str, str, str, str]]] = None) -> List[Dict[str, Union[str, float, int, list, None]]]:
+                 row_order: Optional[List[Tuple[str, str, str, str]]] = None) -> List[Dict[str, Any]]:
     """Rows from ``results_table.Score`` objects (fields tag, split, seed, data_set, mode, wer, cer).
 
     ``row_order``: (split, init, test_set, decode) keys in the wanted order (default: sorted).
