@@ -7,12 +7,13 @@ PIP := $(VENV)/bin/pip
 KENLM := tools/kenlm
 PYTEST_ARGS ?=
 
-.PHONY: install python-env debian-packages kenlm test demo clean help
+.PHONY: install python-env debian-packages kenlm test demo demo-full clean help
 
 help:
 	@echo "make install  - venv (.venv) with pinned deps, Debian packages, KenLM lmplz/build_binary in $(KENLM)"
 	@echo "make test     - install, then run the test suite"
 	@echo "make demo     - install, then run the synthetic-corpus recipe, stages 1-8, on CPU"
+	@echo "make demo-full - the complete comparison: scratch, scratch3x, data2vec, dinosr, dinosr_reseed x 10m, 1h"
 
 install: python-env debian-packages kenlm
 
@@ -36,6 +37,10 @@ test: install
 
 demo: install
 	cd egs/synth/dinosr1 && ./run.sh --stage 1 --stop_stage 8
+
+# Every init x {10m, 1h} x 2 seeds, Viterbi and 4-gram (egs/synth/dinosr1/run_full.sh); reuses what make demo did.
+demo-full: install
+	cd egs/synth/dinosr1 && ./run_full.sh --stage 1 --stop_stage 8
 
 clean:
 	rm -rf $(VENV) tools *.egg-info

@@ -8,6 +8,9 @@
 # parallel; every "JOB" in LOGFILE and in the arguments is replaced by the job index, and the
 # exit status is non-zero if any job failed (their logs are named on stderr).
 # Set JOB_LAUNCHER to a prefix such as "srun --ntasks=1" to run each job through a scheduler.
+# Set JOB_PROGRESS to a command (e.g. "python -m dinosr_espnet.bin.follow_progress") to run it, with
+# LOGFILE as its last argument, beside a single job: it prints short progress lines to stdout while
+# the full output still goes to LOGFILE; it is stopped when the job ends.
 set -u -o pipefail
 
 if [ $# -lt 2 ]; then
@@ -44,6 +47,21 @@ substitute_job() {
     printf '%s' "${text}"
 }
 
+progress_follower=""
+stop_progress_follower() {  # the follower reads the closing line and exits; TERM is the fallback
+    [ -n "${progress_follower}" ] || return 0
+    local waited=0
+    while kill -0 "${progress_follower}" 2> /dev/null && [ "${waited}" -lt 20 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -TERM "${progress_follower}" 2> /dev/null
+    wait "${progress_follower}" 2> /dev/null
+    progress_follower=""
+    return 0
+}
+trap stop_progress_follower EXIT
+
 run_one_job() {
     local index="$1"; shift
     local log_file arguments=() argument start_seconds status
@@ -57,6 +75,11 @@ run_one_job() {
         printf '#'; printf ' %q' "${arguments[@]}"; echo
         echo "# started on $(hostname) at $(date '+%Y-%m-%dT%H:%M:%S')"
     } > "${log_file}"
+    if [ -n "${JOB_PROGRESS:-}" ] && [ -z "${job_variable}" ]; then
+        # shellcheck disable=SC2086  # JOB_PROGRESS is a command line
+        ${JOB_PROGRESS} "${log_file}" &
+        progress_follower=$!
+    fi
     # The command is given as words; a single word containing spaces or shell syntax is
     # run by bash so that pipes and redirections in it work.
     if [ "${#arguments[@]}" -eq 1 ]; then
@@ -66,6 +89,7 @@ run_one_job() {
     fi
     status=$?
     echo "# ended at $(date '+%Y-%m-%dT%H:%M:%S') after $((SECONDS - start_seconds)) s with exit status ${status}" >> "${log_file}"
+    stop_progress_follower
     return "${status}"
 }
 

@@ -1,6 +1,7 @@
 """Pictures of unit discovery (PNG, matplotlib Agg): training curves, codebook usage, phone x codeword maps."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -12,14 +13,19 @@ import numpy as np  # noqa: E402
 
 from dinosr_espnet.analysis.train_log import TrainingCurves, finite  # noqa: E402
 
-# Curves worth a panel, in this order; "lr" matches ESPnet's optim0_lr0 etc.
-CURVE_METRICS = ("loss", "target_ppl", "pred_ppl", "active_codewords", "ema_decay", "lr")
+# Curves worth a panel, in this order; "lr" matches ESPnet's optim0_lr0 etc., "active_codewords" also
+# draws each target layer's active_codewords_<k>.
+CURVE_METRICS = ("loss", "target_ppl", "pred_ppl", "active_codewords", "reseeded_codewords", "ema_decay", "lr")
+_LAYER_SUFFIX = re.compile(r"^_\d+$")
 
 
 def _metric_columns(curves: TrainingCurves, metric: str) -> List[str]:
     names = curves.metric_names()
     if metric == "lr":
         return [name for name in names if name == "lr" or (name.startswith("optim") and "_lr" in name)]
+    if metric == "active_codewords":
+        layers = [name for name in names if name.startswith(metric) and _LAYER_SUFFIX.match(name[len(metric):])]
+        return [name for name in names if name == metric] + sorted(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
     return [name for name in names if name == metric]
 
 
@@ -43,6 +49,8 @@ def plot_training_curves(curves: TrainingCurves, output_path: str | Path,
                 # Markers keep short runs (a single logging interval) visible.
                 axis.plot(*zip(*points), linewidth=1.0, marker="." if len(points) < 50 else None,
                           label=f"train {name} (interval)")
+            if name != metric and _LAYER_SUFFIX.match(name[len(metric):]):
+                continue  # per-layer curves: interval values only, or the legend drowns the panel
             for section, values in curves.epoch.items():
                 epoch_points = finite(values.get(name, []))
                 if not epoch_points:

@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 _BATCH_LINE = re.compile(r"(\d+)epoch:(\w+):(\d+)-(\d+)batch:\s*(.*)$")
 _EPOCH_LINE = re.compile(r"(\d+)epoch results:\s*(.*)$")
@@ -47,6 +47,26 @@ def _pairs(text: str) -> Dict[str, float]:
     return {name: float(value) for name, value in _PAIR.findall(text)}
 
 
+@dataclass(frozen=True)
+class IntervalLine:
+    """One reporter interval line: ``<epoch>epoch:<key>:<first>-<last>batch: name=value, ...``."""
+
+    epoch: int
+    key: str
+    first_batch: int
+    last_batch: int
+    values: Dict[str, float]
+
+
+def parse_interval_line(line: str) -> Optional[IntervalLine]:
+    """The interval line in ``line``, or None when it is another kind of line."""
+    match = _BATCH_LINE.search(line)
+    if match is None:
+        return None
+    epoch, key, first, last, rest = match.groups()
+    return IntervalLine(int(epoch), key, int(first), int(last), _pairs(rest))
+
+
 def parse_train_log(path: str | Path) -> TrainingCurves:
     """Parse ``path``; batch indices are made global by adding the batch count of earlier epochs."""
     path = Path(path)
@@ -54,12 +74,11 @@ def parse_train_log(path: str | Path) -> TrainingCurves:
     interval_lines: List[Tuple[int, str, int, Dict[str, float]]] = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
-            batch_match = _BATCH_LINE.search(line)
-            if batch_match:
-                epoch, key, _, end, rest = batch_match.groups()
-                epoch_number, end_batch = int(epoch), int(end)
+            interval = parse_interval_line(line)
+            if interval is not None:
+                epoch_number, end_batch = interval.epoch, interval.last_batch
                 curves.batches_per_epoch[epoch_number] = max(curves.batches_per_epoch.get(epoch_number, 0), end_batch)
-                interval_lines.append((epoch_number, key, end_batch, _pairs(rest)))
+                interval_lines.append((epoch_number, interval.key, end_batch, interval.values))
                 continue
             epoch_match = _EPOCH_LINE.search(line)
             if epoch_match:

@@ -11,7 +11,10 @@ utterance and why). It also writes the character token list and a copy of the LM
 
 Duration filter: pre-training sets keep [--min_duration, --max_duration] seconds; fine-tuning
 sets keep up to --finetune_max_duration (0 = no limit) and have no minimum; evaluation sets are
-never filtered. ``--validate_only`` checks the data dirs and writes nothing.
+never filtered. ``--subsets "NAME:SOURCE:COUNT ..."`` also writes ``dump/NAME``: COUNT utterances
+spread evenly over the sorted ids of the labelled data dir SOURCE (all of them if it has fewer), unfiltered,
+e.g. ``train_fit:train_10m:100`` to score a model on its own training data. ``--validate_only`` checks
+the data dirs and writes nothing.
 """
 import argparse
 import os
@@ -140,6 +143,25 @@ def write_dump_set(data_dir: DataDir, output: Path, kept: List[str], dropped: Li
     temporary.rename(output)
 
 
+def parse_subsets(text: str) -> List[Tuple[str, str, int]]:
+    """``"NAME:SOURCE:COUNT ..."`` -> [(name, source, count)]; ValueError naming a bad entry."""
+    subsets = []
+    for entry in text.split():
+        parts = entry.split(":")
+        if len(parts) != 3 or not all(parts) or not parts[2].isdigit() or int(parts[2]) == 0:
+            raise ValueError(f"--subsets: {entry!r} is not NAME:SOURCE:COUNT with COUNT a positive integer")
+        subsets.append((parts[0], parts[1], int(parts[2])))
+    return subsets
+
+
+def spread_subset(utterance_ids: Sequence[str], count: int) -> List[str]:
+    """``count`` ids spread evenly over the sorted ``utterance_ids`` (every id when there are fewer)."""
+    ordered = sorted(utterance_ids)
+    if len(ordered) <= count:
+        return ordered
+    return [ordered[index * len(ordered) // count] for index in range(count)]
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", default="data", help="where stage 1 wrote the Kaldi data dirs")
@@ -147,6 +169,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pretrain_sets", default="", help="space-separated; duration filter [min, max]")
     parser.add_argument("--finetune_sets", default="", help="space-separated; labelled, filtered by max only")
     parser.add_argument("--eval_sets", default="", help="space-separated; labelled, never filtered")
+    parser.add_argument("--subsets", default="",
+                        help="space-separated NAME:SOURCE:COUNT: dump/NAME = COUNT utterances spread over the "
+                             "labelled data dir SOURCE, never filtered (e.g. train_fit:train_10m:100)")
     parser.add_argument("--min_duration", type=float, default=2.0, help="pre-training minimum, seconds")
     parser.add_argument("--max_duration", type=float, default=20.0, help="pre-training maximum, seconds")
     parser.add_argument("--finetune_max_duration", type=float, default=0.0,
@@ -168,13 +193,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     groups = [(args.pretrain_sets.split(), args.min_duration, args.max_duration, False),
               (args.finetune_sets.split(), 0.0, args.finetune_max_duration, True),
               (args.eval_sets.split(), 0.0, 0.0, True)]
-    if not any(sets for sets, *_ in groups):
+    try:
+        subsets = parse_subsets(args.subsets)
+    except ValueError as error:
+        print(f"format_data: {error}", file=sys.stderr)
+        return 2
+    if not any(sets for sets, *_ in groups) and not subsets:
         print("format_data: no sets given (--pretrain_sets/--finetune_sets/--eval_sets)", file=sys.stderr)
         return 2
     try:
         loaded = [(validate_data_dir(data_root / name, require_text, args.check_audio == "true"),
                    name, low, high)
                   for sets, low, high, require_text in groups for name in sets]
+        subset_sources = {source: validate_data_dir(data_root / source, True, args.check_audio == "true")
+                          for source in sorted({source for _, source, _ in subsets})}
         lm_text = Path(args.lm_text) if args.lm_text else None
         if lm_text is not None and not lm_text.is_file():
             raise DataDirError(f"{lm_text}: LM text missing (stage 1 writes it)")
@@ -182,7 +214,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"format_data: {error}", file=sys.stderr)
         return 1
     if args.validate_only == "true":
-        print(f"format_data: {len(loaded)} data dirs are valid")
+        print(f"format_data: {len(loaded) + len(subset_sources)} data dirs are valid")
         return 0
     write_char_token_list(args.token_list)
     vocabulary_size = len(char_token_list())
@@ -195,6 +227,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 1
         write_dump_set(data_dir, dump_root / name, kept, dropped, vocabulary_size)
         print(f"format_data: {dump_root / name}: kept {len(kept)}, dropped {len(dropped)} (see dropped.txt)")
+    for name, source, count in subsets:
+        kept = spread_subset(subset_sources[source].utterance_ids, count)
+        write_dump_set(subset_sources[source], dump_root / name, kept, [], vocabulary_size)
+        print(f"format_data: {dump_root / name}: {len(kept)} utterances of {data_root / source}")
     if lm_text is not None:
         dump_root.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(lm_text, dump_root / "lm_text.txt")

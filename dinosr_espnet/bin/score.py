@@ -1,6 +1,7 @@
 """Scoring: WER / CER of one hypothesis against references, or RESULTS.md for an experiment tree.
 
-Stage 7 (tables over ``exp/finetune_<tag>_<split>_seed<seed>/decode/<set>/<mode>/score.json``)::
+Stage 7 (tables over ``exp/finetune_<tag>_<split>_seed<seed>/decode/<set>/<mode>/score.json``; also
+writes RESULTS.json beside the table and the pre-training curves of ``exp/pretrain_*/train.log``)::
 
     python -m dinosr_espnet.bin.score --exp_root exp --output RESULTS.md [--paper_table librispeech] \\
         [--notes local/tuning_notes.md]

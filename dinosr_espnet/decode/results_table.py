@@ -1,8 +1,12 @@
 """Stage 7: RESULTS.md in the paper's layout from ``exp/*/decode/<set>/<mode>/score.json``.
 
 Rows = labelled split x initialisation tag, columns = dev-clean, dev-other, test-clean,
-test-other, each without LM (``viterbi``) and with the 4-gram (``4gram``); cells are the mean
-over seeds with the spread (sample standard deviation) and the number of seeds.
+test-other (then any other scored set, e.g. ``train_fit``), each without LM (``viterbi``) and with
+the 4-gram (``4gram``); cells are the mean over seeds with the spread (sample standard deviation)
+and the number of seeds. Relative-WER tables compare every init with random init (``scratch``), the
+pre-trained inits with random init given more updates (``scratch3x``) and DinoSR with data2vec,
+whenever those rows exist. Also written: ``RESULTS.json`` beside the table (``results_json``) and,
+for each pre-training run, its training curves and codebook health (``analysis.pretraining_report``).
 """
 from __future__ import annotations
 
@@ -14,16 +18,31 @@ import subprocess
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
+from dinosr_espnet.analysis.pretraining_report import pretraining_lines
 from dinosr_espnet.analysis.report import unit_comparison_lines
+from dinosr_espnet.decode.results_json import results_rows, write_results_json
 from dinosr_espnet.decode.run_summary import command_lines, machine_lines, stage_time_lines
 
 EXP_PATTERN = re.compile(r"^finetune_(?P<tag>.+)_(?P<split>[^_]+)_seed(?P<seed>\d+)$")
-SET_ORDER = ["dev_clean", "dev_other", "test_clean", "test_other"]
+SET_ORDER = ["dev_clean", "dev_other", "test_clean", "test_other", "train_fit"]
 MODE_ORDER = ["viterbi", "4gram"]
 SPLIT_ORDER = ["10m", "1h", "10h", "100h"]
-TAG_ORDER = ["scratch", "data2vec", "dinosr", "official"]
+TAG_ORDER = ["scratch", "scratch3x", "data2vec", "dinosr", "dinosr_reseed", "official"]
+
+# Relative-WER sections: (baseline init, which other inits to compare with it, section title, formula note).
+COMPARISONS = [
+    ("scratch", lambda tag: tag != "scratch", "Relative WER reduction against fine-tuning from random init (%)",
+     "`100 * (WER scratch - WER init) / WER scratch` on the means over seeds; positive = the pre-training helps."),
+    ("scratch3x", lambda tag: not tag.startswith("scratch"),
+     "Relative WER reduction against random init given 3x the fine-tuning updates (%)",
+     "`100 * (WER scratch3x - WER init) / WER scratch3x`; positive = the pre-training still helps when random "
+     "init gets 3x the updates."),
+    ("data2vec", lambda tag: tag.startswith("dinosr"), "DinoSR against data2vec: relative WER reduction (%)",
+     "`100 * (WER data2vec - WER DinoSR) / WER data2vec` at equal pre-training updates and batch; positive = "
+     "DinoSR is better."),
+]
 
 # DinoSR, spec 5.2: {split: {set: WER}} with the official 4-gram; [NOTE]-sourced except 100 h.
 PAPER_TABLES = {
@@ -97,9 +116,11 @@ def metric_table(scores: List[Score], metric: str, paper: Optional[Dict[str, Dic
     return lines
 
 
-def relative_gain_table(scores: List[Score], metric: str = "wer") -> List[str]:
-    """Relative reduction of the mean ``metric`` against the ``scratch`` rows of the same split, in %:
-    ``100 * (scratch - init) / scratch`` (positive = better than training from random init)."""
+def relative_gain_table(scores: List[Score], metric: str = "wer", baseline: str = "scratch",
+                        compared: Optional[Callable[[str], bool]] = None) -> List[str]:
+    """Relative reduction of the mean ``metric`` against the ``baseline`` rows of the same split, in %:
+    ``100 * (baseline - init) / baseline`` (positive = better than the baseline), for every init tag
+    other than the baseline for which ``compared(tag)`` holds (default: all)."""
     means: Dict[Tuple[str, str, str, str], List[float]] = defaultdict(list)
     for score in scores:
         value = getattr(score, metric)
@@ -107,22 +128,31 @@ def relative_gain_table(scores: List[Score], metric: str = "wer") -> List[str]:
             means[(score.split, score.tag, score.data_set, score.mode)].append(float(value))
     sets = sorted({s.data_set for s in scores}, key=lambda v: _order(v, SET_ORDER))
     modes = sorted({s.mode for s in scores}, key=lambda v: _order(v, MODE_ORDER))
-    rows = sorted({(s.split, s.tag) for s in scores if s.tag != "scratch"},
+    rows = sorted({(s.split, s.tag) for s in scores
+                   if s.tag != baseline and (compared is None or compared(s.tag))},
                   key=lambda r: (_order(r[0], SPLIT_ORDER), _order(r[1], TAG_ORDER)))
     lines = []
     for split, tag in rows:
         cells = []
         for data_set in sets:
             for mode in modes:
-                baseline, ours = means.get((split, "scratch", data_set, mode)), means.get((split, tag, data_set, mode))
-                if not baseline or not ours or statistics.fmean(baseline) == 0:
+                reference_values = means.get((split, baseline, data_set, mode))
+                ours = means.get((split, tag, data_set, mode))
+                if not reference_values or not ours or statistics.fmean(reference_values) == 0:
                     cells.append("-")
                     continue
-                reference = statistics.fmean(baseline)
+                reference = statistics.fmean(reference_values)
                 cells.append(f"{100 * (reference - statistics.fmean(ours)) / reference:+.1f}")
         if any(cell != "-" for cell in cells):
-            lines.append(f"| {split} | {tag} vs scratch | " + " | ".join(cells) + " |")
+            lines.append(f"| {split} | {tag} vs {baseline} | " + " | ".join(cells) + " |")
     return _header(sets, modes) + lines if lines else []
+
+
+def _row_keys(scores: List[Score]) -> List[Tuple[str, str, str, str]]:
+    """(split, init, set, mode) keys in the order of the tables: split, init, set, decoding."""
+    keys = {(s.split, s.tag, s.data_set, s.mode) for s in scores}
+    return sorted(keys, key=lambda k: (_order(k[0], SPLIT_ORDER), _order(k[1], TAG_ORDER), _order(k[2], SET_ORDER),
+                                       _order(k[3], MODE_ORDER)))
 
 
 def _provenance(repo_root: Path) -> List[str]:
@@ -145,8 +175,10 @@ def _provenance(repo_root: Path) -> List[str]:
 
 def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = None,
                   repo_root: Optional[Path] = None, notes: Optional[Path] = None) -> List[Score]:
-    """Write RESULTS.md; returns the scores it was made from. ``notes``: a markdown file appended
-    as is (a recipe's record of what was tried), read before anything is written."""
+    """Write RESULTS.md and RESULTS.json (``output`` with the suffix .json), both atomically, and the
+    pre-training curves (``RESULTS_figures/`` beside ``output``); returns the scores it was made from.
+    ``notes``: a markdown file appended as is (a recipe's record of what was tried), read before
+    anything is written."""
     notes_text = Path(notes).read_text(encoding="utf-8").rstrip() if notes is not None else None
     scores = collect_scores(exp_root)
     if not scores:
@@ -161,11 +193,17 @@ def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = Non
              "`4gram` = lexicon + 4-gram beam search with LM weight / word score tuned on dev-other.", "",
              "## WER (%)", "", *metric_table(scores, "wer", paper), "",
              "## CER (%)", "", *metric_table(scores, "cer", None), ""]
-    gains = relative_gain_table(scores, "wer")
-    if gains:
-        lines += ["## Relative WER reduction against fine-tuning from random init (%)", "",
-                  "`100 * (WER scratch - WER init) / WER scratch` on the means over seeds; positive = the "
-                  "pre-training helps.", "", *gains, ""]
+    for baseline, compared, title, note in COMPARISONS:
+        gains = relative_gain_table(scores, "wer", baseline, compared)
+        if gains:
+            lines += [f"## {title}", "", note, "", *gains, ""]
+    pretraining = pretraining_lines(exp_root, Path(output).parent)
+    if pretraining:
+        lines += ["## Pre-training: curves and codebook health", "",
+                  "From each `exp/pretrain_<tag>/train.log`; the curves (loss, target_ppl, active codewords per "
+                  "target layer, lr) are also in `exp/pretrain_<tag>/training_curves.png`. Active codewords = "
+                  "codewords nearest to at least one target in an update, averaged over the logging interval.",
+                  "", *pretraining, ""]
     units = unit_comparison_lines(exp_root)
     if units:
         lines += ["## Unit discovery (stage 8)", "",
@@ -182,6 +220,7 @@ def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = Non
                   "from a secondary source, 100h confirmed).", ""]
     if notes_text:
         lines += [notes_text, ""]
+    write_results_json(Path(output).with_suffix(".json"), results_rows(scores, exp_root, _row_keys(scores)))
     temporary = Path(str(output) + ".tmp")
     temporary.write_text("\n".join(lines), encoding="utf-8")
     temporary.replace(output)

@@ -75,6 +75,13 @@ class DinoSRConfig:
     ema_anneal_end_step: int = _field(30000, "updates of the linear decay anneal")
     freeze_teacher_step: int = _field(
         200001, "from this update on the teacher and the CNN/LayerNorm/projection are frozen (code default)")
+    # --- dead-codeword remedies: NOT in the paper or the official code; the defaults (off) are official --
+    codebook_reseed_after: int = _field(
+        0, "re-seed a codeword nearest to no target for this many codebook updates from a random target "
+           "of the current batch (0 = off, official: a never-nearest codeword never moves)")
+    codebook_init_from_targets: bool = _field(
+        False, "initialise the codewords from random targets of the first training batch (official: "
+               "random instance-normalised init)")
 
     # --- speed (issue 17): how the model runs, not what it computes; defaults = the eager path ----
     compile: bool = _field(
@@ -113,6 +120,8 @@ class DinoSRConfig:
         if self.pos_conv_depth < 2:
             raise ValueError("pos_conv_depth must be >= 2 (the single weight-normed convolution of "
                              "wav2vec 2.0 is not implemented)")
+        if self.codebook_reseed_after < 0:
+            raise ValueError(f"codebook_reseed_after must be >= 0 (0 = off), got {self.codebook_reseed_after}")
 
     @property
     def feature_dim(self) -> int:

@@ -11,6 +11,8 @@ Deliberate differences from the official fairseq code (everything else follows i
   (and restores them to their value at the freeze) instead of re-loading a saved state dict.
 - Stats: ``ema_decay`` is reported as is (fairseq logs it multiplied by 1000).
 - Codebooks are registered buffers (checkpointed, moved with the module), still fp32 and EMA-only.
+- Opt-in, off by default (official): dead-codeword remedies ``codebook_reseed_after`` and
+  ``codebook_init_from_targets`` (``codebook.py``); with one on, ``reseeded_codewords`` is logged.
 """
 from typing import Dict, List
 
@@ -45,7 +47,9 @@ class DinoSRModel(SelfDistillationModel):
         super().__init__(config)
         num_codebooks = config.average_top_k_layers
         self.codebooks = OnlineCodebooks(num_codebooks, config.codebook_size, config.encoder_embed_dim,
-                                         decay=config.codebook_decay)
+                                         decay=config.codebook_decay,
+                                         reseed_after=config.codebook_reseed_after,
+                                         init_from_targets=config.codebook_init_from_targets)
         self.heads = nn.ModuleList(nn.Linear(config.encoder_embed_dim, config.codebook_size)
                                    for _ in range(num_codebooks))
 
@@ -53,6 +57,8 @@ class DinoSRModel(SelfDistillationModel):
                      targets: List[Tensor]) -> SSLOutput:
         num_masked = int(time_mask.sum())
         masked_targets = torch.stack([target[time_mask] for target in targets])    # [K, N, D] fp32
+        if self.training:
+            self.codebooks.initialize_from_targets_(masked_targets)                # opt-in, once; else no-op
         codeword_indices = self.codebooks.assign(masked_targets)                   # [K, N], pre-update
         student_masked = student_output.x[time_mask]                               # [N, D] final layer only
         log_probs = torch.stack([F.log_softmax(head(student_masked).float(), dim=-1)
@@ -65,7 +71,12 @@ class DinoSRModel(SelfDistillationModel):
         memory, count = self.codebooks.batch_statistics(masked_targets, codeword_indices, synchronize=synchronize)
         if self.training and self.config.codebook_decay < 1.0:
             self.codebooks.update(memory, count)
+            reseeded = self.codebooks.reseed_unused_(count, masked_targets)        # opt-in; else no-op
+        else:
+            reseeded = 0
         stats = self._statistics(loss, log_probs, count, synchronize)
+        if self.codebooks.reseed_after > 0:
+            stats["reseeded_codewords"] = float(reseeded)
         return SSLOutput(loss=loss, num_masked=num_masked, stats=stats)
 
     @torch.no_grad()

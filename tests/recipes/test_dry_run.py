@@ -74,3 +74,31 @@ def test_librispeech_dry_run_validates_every_config(tmp_path):
         assert (recipe / config).is_file(), config
     assert "--arpa data/local/lm/official_4gram.arpa.gz" in result.stdout
     assert "would prepare data/" in result.stdout + result.stderr   # local/data.sh ran its own dry run
+
+
+def test_random_inits_per_init_options_and_eval_subsets(tmp_path):
+    """scratch* inits are random inits with scratch_args plus their own --finetune_init_args entry;
+    an --eval_subsets set is cut in stage 2 (not read from data/) and decoded like a test set."""
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    result = run_bash(template_args(
+        "--stage", "2", "--stop_stage", "6", "--dry_run", "true", "--finetune_inits", "dinosr scratch scratch3x",
+        "--test_sets", "test_clean train_fit", "--eval_subsets", "train_fit:train_10m:100",
+        "--scratch_args", "--encoder_conf freeze_finetune_updates=0",
+        "--finetune_init_args", "scratch3x: --max_epoch 24 --scheduler_conf max_steps=1200; dinosr: --seed_note x"),
+        cwd=recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    format_line = next(line for line in result.stdout.splitlines() if "bin.format_data" in line)
+    assert "--subsets train_fit:train_10m:100" in format_line
+    assert "train_fit" not in format_line.split("--eval_sets ")[1].split(" --subsets")[0]
+    train_lines = {init: next(line for line in result.stdout.splitlines()
+                              if "bin.asr_train" in line and f"finetune_{init}_10m_seed1 " in line)
+                   for init in ("dinosr", "scratch", "scratch3x")}
+    assert "pretrained_model" not in train_lines["scratch3x"]
+    assert "--encoder_conf freeze_finetune_updates=0 --max_epoch 24 --scheduler_conf max_steps=1200" \
+        in train_lines["scratch3x"]
+    assert "--max_epoch 24" not in train_lines["scratch"] and "freeze_finetune_updates=0" in train_lines["scratch"]
+    assert "pretrained_model=exp/pretrain_dinosr/model.pth --seed_note x" in train_lines["dinosr"]
+    decode_line = next(line for line in result.stdout.splitlines() if "bin.decode" in line)
+    assert "--test_sets dump/test_clean\\ dump/train_fit" in decode_line
+    bad = run_bash(template_args("--dry_run", "true", "--finetune_init_args", "--max_epoch 3"), cwd=recipe)
+    assert bad.returncode != 0 and "is not 'INIT: OPTIONS'" in bad.stderr

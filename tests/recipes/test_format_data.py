@@ -108,3 +108,25 @@ def test_validate_data_dir_script_accepts_good_and_names_bad_dirs(tmp_path):
     no_text = run_bash([script, "--no-text", str(tmp_path / "data" / "train_960")], cwd=tmp_path, env=env)
     assert no_text.returncode == 0, no_text.stderr
     assert not (tmp_path / "dump").exists()
+
+
+def test_subset_takes_evenly_spread_utterances_of_a_labelled_set_unfiltered(tmp_path):
+    prepare(tmp_path)
+    ten = {f"spk{1 + index % 2}-0001-{index:04d}": 1.0 + index for index in range(10)}
+    write_data_dir(tmp_path / "data" / "train_1h", ten)
+    format_data(tmp_path, "--subsets", "train_fit:train_1h:4 tiny_fit:train_10m:100")
+    fit = tmp_path / "dump" / "train_fit"
+    # sorted ids 0..9, picks 0 * 10 // 4, 1 * 10 // 4, ... = indices 0, 2, 5, 7
+    expected = sorted(ten)
+    assert keys(fit / "wav.scp") == [expected[i] for i in (0, 2, 5, 7)]
+    assert keys(fit / "text") == keys(fit / "text_shape.char") == keys(fit / "wav.scp")
+    # fewer utterances than asked: all of them, no duration filter (the 25 s one stays)
+    assert keys(tmp_path / "dump" / "tiny_fit" / "wav.scp") == sorted(DURATIONS)
+
+
+def test_bad_subset_entries_and_unlabelled_sources_are_named(tmp_path):
+    prepare(tmp_path)
+    bad = format_data(tmp_path, "--subsets", "train_fit:train_10m", check=False)
+    assert bad.returncode == 2 and "'train_fit:train_10m' is not NAME:SOURCE:COUNT" in bad.stderr
+    unlabelled = format_data(tmp_path, "--subsets", "fit:train_960:2", check=False)
+    assert unlabelled.returncode == 1 and "train_960/text: missing" in unlabelled.stderr

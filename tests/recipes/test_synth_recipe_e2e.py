@@ -10,8 +10,8 @@ from recipe_helpers import REPO_ROOT, run_bash
 SYNTH = REPO_ROOT / "egs" / "synth" / "dinosr1"
 TINY = ["--data_opts", "--tiny true", "--seeds", "1",
         "--pretrain_config", "conf/pretrain_{tag}_tiny.yaml", "--finetune_config", "conf/finetune_ctc_tiny.yaml", "--finetune_splits", "10m",
-        "--finetune_inits", "dinosr scratch", "--test_sets", "test_clean", "--tune_set", "dev_other",
-        "--pretrain_args", "--max_epoch 1 --num_iters_per_epoch 3",
+        "--finetune_inits", "dinosr scratch", "--test_sets", "test_clean train_fit", "--tune_set", "dev_other",
+        "--pretrain_args", "--max_epoch 1 --num_iters_per_epoch 3 --log_interval 1",
         "--finetune_args", "--max_epoch 1 --num_iters_per_epoch 3"]
 FINETUNE_DIRS = ("exp/finetune_dinosr_10m_seed1", "exp/finetune_scratch_10m_seed1")
 
@@ -48,6 +48,9 @@ def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
     for name in ("train_960", "train_10m", "dev_other", "test_clean"):
         assert (recipe / "dump" / name / "speech_shape").stat().st_size > 0, name
     assert (recipe / "dump" / "train_10m" / "text_shape.char").read_text().split()[1].endswith(f",{len(tokens)}")
+    # train_fit: utterances of the labelled train_10m itself (the tiny one has fewer than 100: all of them)
+    fit_ids = (recipe / "dump" / "train_fit" / "wav.scp").read_text().split("\n")[0].split()[:1]
+    assert fit_ids and fit_ids[0] in (recipe / "dump" / "train_10m" / "wav.scp").read_text()
     # stage 3: pre-trained model and its config
     pretrain = recipe / "exp" / "pretrain_dinosr"
     assert (pretrain / "model.pth").stat().st_size > 0
@@ -71,6 +74,17 @@ def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
     assert "| 10m | scratch |" in results and "| 10m | dinosr |" in results
     assert "WER" in results and "CER" in results
     assert "| 10m | dinosr vs scratch |" in results
+    rows = json.loads((recipe / "RESULTS.json").read_text())
+    assert {(row["init"], row["test_set"], row["decode"]) for row in rows} == {
+        (init, test_set, decode) for init in ("dinosr", "scratch") for test_set in ("test_clean", "train_fit")
+        for decode in ("viterbi", "4gram")}
+    assert {row["finetune_updates"] for row in rows} == {3} and {row["split"] for row in rows} == {"10m"}
+    # pre-training curves, drawn in exp/ and copied beside RESULTS.md, which links them
+    assert (pretrain / "training_curves.png").stat().st_size > 0
+    assert (recipe / "RESULTS_figures" / "pretrain_dinosr_training_curves.png").is_file()
+    assert "](RESULTS_figures/pretrain_dinosr_training_curves.png)" in results
+    # the console showed the pre-training's progress (the full log is train.log)
+    assert "[exp/pretrain_dinosr] update 3/3 (100%), loss " in result.stdout
     # stage 8: units of the trained model and of its random-init twin, compared in RESULTS.md
     for name in ("units_dev_clean", "units_dev_clean_random_init"):
         assert json.loads((pretrain / name / "units.json").read_text())["results"], name

@@ -6,10 +6,10 @@
 #   data/<set>/                 stage 1: Kaldi data dirs, data/local/lm/lm_text.txt
 #   dump/<set>/, data/token_list/char/tokens.txt     stage 2
 #   exp/pretrain_<tag>/{model.pth,config.yaml}       stage 3 (tag = dinosr | data2vec | official)
-#   exp/finetune_<init>_<split>_seed<seed>/          stage 4 (init = pre-training tag | scratch)
+#   exp/finetune_<init>_<split>_seed<seed>/          stage 4 (init = pre-training tag | scratch*)
 #   data/local/lm/{4gram.arpa,4gram.bin,lexicon.txt} stage 5
 #   exp/finetune_*/decode/                           stage 6
-#   RESULTS.md                                       stage 7
+#   RESULTS.md, RESULTS.json, RESULTS_figures/       stage 7
 #   exp/pretrain_<tag>/units/                        stage 8 (optional unit analysis)
 #
 # Each unit of work writes <dir>/.done (holding its command) only after its outputs are complete;
@@ -41,10 +41,12 @@ pretrain_config="conf/pretrain_{tag}_base.yaml"; help_pretrain_config="pre-train
 pretrain_args="";       help_pretrain_args="extra options for bin.dinosr_train"
 pretrained_model="";    help_pretrained_model="imported official model: model.pth, or a fairseq .pt/.ckpt to import; skips stage 3 training, init tag 'official'"
 finetune_splits="10m 1h 10h 100h"; help_finetune_splits="labelled splits to fine-tune on (set train_<split>; 100h = train_clean_100)"
-finetune_inits="dinosr"; help_finetune_inits="encoder initialisations: pre-training tags, 'official' or 'scratch'"
+finetune_inits="dinosr"; help_finetune_inits="encoder initialisations: pre-training tags, 'official', or a random init: 'scratch' or any name starting with it (e.g. scratch3x)"
 finetune_config="conf/finetune_ctc_{split}.yaml"; help_finetune_config="fine-tuning config; {split} is replaced by the split"
 finetune_args="";       help_finetune_args="extra options for bin.asr_train"
-scratch_args="";        help_scratch_args="extra options for bin.asr_train when the init is scratch"
+scratch_args="";        help_scratch_args="extra options for bin.asr_train when the init is a random init (scratch*)"
+finetune_init_args="";  help_finetune_init_args="extra bin.asr_train options of single inits: 'INIT: OPTIONS' entries separated by ';' (e.g. 'scratch3x: --max_epoch 24')"
+eval_subsets="";        help_eval_subsets="sets cut from a labelled set in stage 2: NAME:SOURCE:COUNT ... (COUNT utterances spread over SOURCE, e.g. train_fit:train_10m:100); list NAME in --test_sets to decode it"
 seeds="1";              help_seeds="fine-tuning seeds, one run each"
 decode_config="conf/decode.yaml"; help_decode_config="decoding config (Viterbi and lexicon + 4-gram)"
 decode_args="";         help_decode_args="extra options for bin.decode"
@@ -59,7 +61,7 @@ analysis_args="";       help_analysis_args="extra options for bin.analyze_units"
 option_names="stage stop_stage ngpu num_nodes nj dry_run data_opts pretrain_set pretrain_valid_set
 finetune_valid_set tune_set test_sets min_duration max_duration finetune_max_duration pretrain_tags
 pretrain_config pretrain_args pretrained_model finetune_splits finetune_inits finetune_config finetune_args
-scratch_args seeds decode_config decode_args lm lm_order lm_args paper_table results_notes analysis_set analysis_args"
+scratch_args finetune_init_args eval_subsets seeds decode_config decode_args lm lm_order lm_args paper_table results_notes analysis_set analysis_args"
 help_message="Usage: ./run.sh [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
 Stages: 1 data  2 format  3 pre-train  4 fine-tune  5 LM  6 decode  7 score  8 unit analysis"
 
@@ -77,6 +79,8 @@ fi
 : "${decode_cmd:=${train_cmd}}"
 python="${PYTHON:-python3}"
 command -v "${python}" > /dev/null || { echo "$0: python not found (${python}); check path.sh" >&2; exit 1; }
+# Training jobs print a progress line every DINOSR_PROGRESS_INTERVAL s (utils/run_job.sh; full log: train.log).
+progress_cmd="${python} -m dinosr_espnet.bin.follow_progress --interval ${DINOSR_PROGRESS_INTERVAL:-30}"
 
 log() {
     echo "$(date '+%Y-%m-%dT%H:%M:%S') $*"
@@ -168,6 +172,15 @@ finetune_set_of() {  # Libri-light naming: 100h is train-clean-100
     if [ "$1" = "100h" ]; then echo train_clean_100; else echo "train_$1"; fi
 }
 finetune_dir_of() { echo "exp/finetune_$1_$2_seed$3"; }  # init split seed
+is_random_init() { [[ "$1" == scratch* ]]; }
+finetune_init_args_of() {  # INIT -> the options of its --finetune_init_args entry (empty if none)
+    local entry IFS=';'
+    for entry in ${finetune_init_args}; do
+        entry="${entry#"${entry%%[![:space:]]*}"}"
+        [ "${entry%%:*}" = "$1" ] && echo "${entry#*:}"
+    done
+    return 0
+}
 pretrained_model_of() {  # init tag -> model.pth path
     if [ "$1" = official ]; then
         case "${pretrained_model}" in
@@ -180,6 +193,11 @@ pretrained_model_of() {  # init tag -> model.pth path
 }
 
 # ---- validate the options and every config before running anything ----
+(IFS=';'; for entry in ${finetune_init_args}; do
+    entry="${entry#"${entry%%[![:space:]]*}"}"
+    [ -z "${entry}" ] && continue
+    [[ "${entry}" =~ ^[A-Za-z0-9_]+: ]] || fail "--finetune_init_args: '${entry}' is not 'INIT: OPTIONS'"
+done) || exit 1
 for init in ${finetune_inits}; do
     if [ "${init}" = official ] && [ -z "${pretrained_model}" ]; then
         fail "--finetune_inits has 'official' but --pretrained_model is empty"
@@ -236,8 +254,10 @@ finetune_sets=""
 for split in ${finetune_splits}; do finetune_sets+="$(finetune_set_of "${split}") "; done
 finetune_sets="${finetune_sets% }"
 # Every other set a later stage reads: unfiltered copies.
+# (the --eval_subsets are cut from another set instead)
+subset_names="$(for subset in ${eval_subsets}; do echo "${subset%%:*}"; done | xargs)"
 eval_sets="$(echo "${pretrain_valid_set} ${finetune_valid_set} ${tune_set} ${test_sets} ${analysis_set}" \
-    | tr ' ' '\n' | awk 'NF && !seen[$0]++' | xargs)"
+    | tr ' ' '\n' | awk -v skip=" ${subset_names} " 'NF && !seen[$0]++ && index(skip, " " $0 " ") == 0' | xargs)"
 
 if run_stage 1; then
     begin_stage 1
@@ -256,10 +276,16 @@ fi
 if run_stage 2; then
     begin_stage 2
     log "Stage 2: formatting: duration filter, shapes, token list (dump/)"
+    for set_name in ${pretrain_set} ${finetune_sets} ${eval_sets} ${subset_names}; do
+        if ! ${dry_run} && [ -f dump/.done ] && [ ! -f "dump/${set_name}/speech_shape" ]; then
+            log "  dump/${set_name} is missing (a set added since the last stage 2): formatting again"
+            rm dump/.done
+        fi
+    done
     if ! is_done dump; then
         run_logged dump dump/log/format_data.log "${python}" -m dinosr_espnet.bin.format_data \
             --data_dir data --dump_dir dump --pretrain_sets "${pretrain_set}" \
-            --finetune_sets "${finetune_sets}" --eval_sets "${eval_sets}" \
+            --finetune_sets "${finetune_sets}" --eval_sets "${eval_sets}" --subsets "${eval_subsets}" \
             --min_duration "${min_duration}" --max_duration "${max_duration}" \
             --finetune_max_duration "${finetune_max_duration}" \
             --token_list data/token_list/char/tokens.txt --lm_text data/local/lm/lm_text.txt
@@ -294,7 +320,7 @@ if run_stage 3; then
                                   --dist_init_method "file://$(pwd)/${output_dir}/.dist_init")
             fi
             # shellcheck disable=SC2086  # pretrain_args is a list of options
-            run_cmd="${cuda_cmd}" run_logged "${output_dir}" "${output_dir}/train.log" \
+            JOB_PROGRESS="${progress_cmd}" run_cmd="${cuda_cmd}" run_logged "${output_dir}" "${output_dir}/train.log" \
                 "${python}" -m dinosr_espnet.bin.dinosr_train --config "$(pretrain_config_of "${tag}")" \
                 --ngpu "${ngpu}" --output_dir "${output_dir}" \
                 --train_data_path_and_name_and_type "dump/${pretrain_set}/wav.scp,speech,sound" \
@@ -314,7 +340,7 @@ if run_stage 4; then
         train_set="$(finetune_set_of "${split}")"
         for init in ${finetune_inits}; do
             init_args=()
-            if [ "${init}" = scratch ]; then
+            if is_random_init "${init}"; then
                 # shellcheck disable=SC2206  # scratch_args is a list of options
                 init_args=(${scratch_args})
             else
@@ -322,11 +348,13 @@ if run_stage 4; then
                 require_files "fine-tuning from ${init} (run stage 3 first)" "${model}"
                 init_args=(--encoder_conf "pretrained_model=${model}")
             fi
+            # shellcheck disable=SC2207  # the entry is a list of options
+            init_args+=($(finetune_init_args_of "${init}"))
             for seed in ${seeds}; do
                 output_dir="$(finetune_dir_of "${init}" "${split}" "${seed}")"
                 is_done "${output_dir}" && continue
                 # shellcheck disable=SC2086  # finetune_args is a list of options
-                run_cmd="${cuda_cmd}" run_logged "${output_dir}" "${output_dir}/train.log" \
+                JOB_PROGRESS="${progress_cmd}" run_cmd="${cuda_cmd}" run_logged "${output_dir}" "${output_dir}/train.log" \
                     "${python}" -m dinosr_espnet.bin.asr_train --config "$(finetune_config_of "${split}")" \
                     --ngpu "${ngpu}" --output_dir "${output_dir}" --seed "${seed}" \
                     --token_list data/token_list/char/tokens.txt \
