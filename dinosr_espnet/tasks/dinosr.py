@@ -16,7 +16,8 @@
 - ``--crop_bucket_frames F`` (default 0 = off): crop lengths rounded down to a multiple of F
   output frames, so a run with ``model_conf: {compile: true}`` sees a few fixed shapes (one
   compiled graph each) and, with F even, no attention mask at all. Opt-in: each batch loses up to
-  ``320 F - 1`` more samples per utterance than the official crop (0.32 s at F = 16).
+  ``320 F - 1`` more samples per utterance than the official crop (0.64 s at F = 32, which gives
+  29 shapes for 2-20 s crops, within ``nets/compilation.py``'s recompile limit).
 - ``--health_log_interval N``: a ``health:`` log line every N updates and collapse warnings
   (``health.py``).
 """
