@@ -12,7 +12,10 @@ Shapes: pre-training batches have no padding, but every batch has its own crop l
 ``compile_dynamic: None`` (torch's default) the first shape compiles a static graph and a second
 one a dynamic-shape graph; for static graphs per shape (what CUDA graphs and the flash kernel
 like best) bucket the crop length (``--crop_bucket_frames`` of the pre-training task) and set
-``compile_dynamic: false``. Each bucket then costs one compilation, once.
+``compile_dynamic: false``. Each bucket then costs one compilation, once, and two cache entries
+per compiled module type (student training, teacher eval); Dynamo keeps 8 entries per function by
+default and runs the rest eager, so ``compile_dynamic: false`` raises ``recompile_limit`` to
+``STATIC_RECOMPILE_LIMIT`` (32 buckets, e.g. 2-20 s at ``--crop_bucket_frames 32`` or more).
 
 Numerics: the compiled graphs compute the same functions; inductor may reorder floating-point
 reductions (differences at rounding level) and draws dropout masks from its own random stream,
@@ -33,6 +36,7 @@ from dinosr_espnet.nets.feature_extractor import FeatureExtractor
 from dinosr_espnet.nets.transformer import ConvolutionalPositionalEmbedding, EncoderLayer
 
 COMPILED_MODULE_TYPES = (FeatureExtractor, FbankFrontEnd, ConvolutionalPositionalEmbedding, EncoderLayer)
+STATIC_RECOMPILE_LIMIT = 64
 
 
 def compile_encoders(model: nn.Module, config: DinoSRConfig) -> List[str]:
@@ -50,6 +54,8 @@ def compile_encoders(model: nn.Module, config: DinoSRConfig) -> List[str]:
     if config.compile_backend not in backends:
         raise ValueError(f"compile_backend {config.compile_backend!r} is not a torch.compile backend; "
                          f"available: {sorted(backends)}")
+    if config.compile_dynamic is False:  # one graph per crop bucket (module docstring)
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, STATIC_RECOMPILE_LIMIT)
     options = dict(backend=config.compile_backend, dynamic=config.compile_dynamic)
     if config.compile_mode is not None:
         options["mode"] = config.compile_mode

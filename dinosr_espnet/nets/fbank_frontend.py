@@ -14,7 +14,7 @@ the output is ``(N - 400) // 320 + 1`` frames at 50 Hz, frame ``i`` centred on s
 ``320 i + 200``: exactly the frame grid of the official CNN, so frame-level phone labels,
 masking spans and decoding frame times carry over unchanged.
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +30,19 @@ LOG_FLOOR = 1e-6
 def fbank_frames(lengths: Tensor) -> Tensor:
     """100 Hz analysis frames for ``lengths`` samples ``[batch]`` (0 below one window)."""
     return (torch.div(lengths - WINDOW_SAMPLES, HOP_SAMPLES, rounding_mode="floor") + 1).clamp(min=0)
+
+
+def fbank_frame_geometry(time_strides: Sequence[int]) -> Tuple[int, int]:
+    """``(window, stride)`` in samples such that the front end gives ``(N - window) // stride + 1`` frames.
+
+    The same contract as the CNN's ``receptive_field_and_stride`` (used to bucket crop lengths):
+    each block maps ``L`` frames to ``ceil(L / s)``, so ``M = (N - 400) // 160 + 1`` analysis frames
+    become ``(N - 400) // (160 * prod(strides)) + 1``.
+    """
+    stride = HOP_SAMPLES
+    for time_stride in time_strides:
+        stride *= int(time_stride)
+    return WINDOW_SAMPLES, stride
 
 
 def htk_mel_filterbank(num_mels: int, num_frequencies: int = FFT_SIZE // 2 + 1) -> Tensor:

@@ -16,7 +16,8 @@
 - ``--crop_bucket_frames F`` (default 0 = off): crop lengths rounded down to a multiple of F
   output frames, so a run with ``model_conf: {compile: true}`` sees a few fixed shapes (one
   compiled graph each) and, with F even, no attention mask at all. Opt-in: each batch loses up to
-  ``320 F - 1`` more samples per utterance than the official crop (0.32 s at F = 16).
+  ``320 F - 1`` more samples per utterance than the official crop (0.64 s at F = 32, which gives
+  29 shapes for 2-20 s crops, within ``nets/compilation.py``'s recompile limit).
 - ``--health_log_interval N``: a ``health:`` log line every N updates and collapse warnings
   (``health.py``).
 """
@@ -36,6 +37,7 @@ from espnet2.utils.types import float_or_none
 
 from dinosr_espnet.nets import SSL_MODELS
 from dinosr_espnet.nets.config import DinoSRConfig
+from dinosr_espnet.nets.fbank_frontend import fbank_frame_geometry
 from dinosr_espnet.nets.feature_extractor import receptive_field_and_stride
 from dinosr_espnet.tasks.collate import CropToShortestCollate, crop_bucket_samples
 from dinosr_espnet.tasks.health import TrainingHealthMonitor
@@ -96,8 +98,9 @@ class DinoSRTask(AbsTask):
         bucket_frames = getattr(args, "crop_bucket_frames", 0)
         if bucket_frames:
             config = build_model_config(args.model_conf)
-            crop_multiple, crop_remainder = crop_bucket_samples(
-                *receptive_field_and_stride(config.conv_feature_layers), bucket_frames)
+            geometry = (fbank_frame_geometry(config.fbank_time_strides) if config.frontend == "fbank"
+                        else receptive_field_and_stride(config.conv_feature_layers))
+            crop_multiple, crop_remainder = crop_bucket_samples(*geometry, bucket_frames)
         return CropToShortestCollate(max_sample_size=args.max_sample_size,
                                      min_sample_size=args.min_sample_size, random_crop=train,
                                      crop_multiple=crop_multiple, crop_remainder=crop_remainder)

@@ -115,6 +115,17 @@ def test_inductor_steps_equal_eager_steps_without_dropout():
     compare_steps(eager, compiled, steps=2, rtol=1e-4, atol=1e-5)
 
 
+def test_static_shapes_raise_the_recompile_limit_for_crop_buckets(monkeypatch):
+    import torch._dynamo
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
+    compile_encoders(torch.nn.Linear(2, 2), dinosr_tiny(compile=True, compile_backend="eager"))
+    assert torch._dynamo.config.recompile_limit == 8  # dynamic None: torch's default stays
+    compile_encoders(torch.nn.Linear(2, 2), dinosr_tiny(compile=True, compile_backend="eager",
+                                                        compile_dynamic=False))
+    assert torch._dynamo.config.recompile_limit >= 64
+
+
 def test_unknown_backend_and_mode_are_named():
     with pytest.raises(ValueError, match="compile_backend 'no_such_backend'"):
         compile_encoders(torch.nn.Linear(2, 2), dinosr_tiny(compile=True, compile_backend="no_such_backend"))

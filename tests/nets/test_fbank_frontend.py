@@ -5,7 +5,8 @@ from nets_test_utils import deterministic_tiny, random_batch
 
 from dinosr_espnet.nets import SpeechEncoder
 from dinosr_espnet.nets.config import DinoSRConfig, dinosr_base
-from dinosr_espnet.nets.fbank_frontend import FbankFrontEnd, LogMelSpectrogram, htk_mel_filterbank
+from dinosr_espnet.nets.fbank_frontend import (FbankFrontEnd, LogMelSpectrogram, fbank_frame_geometry,
+                                                htk_mel_filterbank)
 from dinosr_espnet.nets.transformer import EncoderLayer, TransformerEncoder
 
 torchaudio = pytest.importorskip("torchaudio")
@@ -51,6 +52,14 @@ def test_default_strides_give_the_official_cnn_frame_grid(samples):
     assert int(front_end.output_lengths(torch.tensor([samples]))[0]) == expected
     if samples >= 400:
         assert front_end(torch.randn(1, samples)).shape == (1, expected, 4 * 19)
+
+
+@pytest.mark.parametrize("strides", [(2, 1), (2, 2), (3, 2, 1)])
+def test_frame_geometry_predicts_the_frame_count(strides):
+    window, stride = fbank_frame_geometry(strides)
+    front_end = FbankFrontEnd(num_mels=40, channels=2, time_strides=strides)
+    for samples in range(400, 6000, 97):
+        assert front_end(torch.randn(1, samples)).shape[1] == (samples - window) // stride + 1
 
 
 @pytest.mark.parametrize("samples", [400, 1039, 1040, 1041, 16000])
