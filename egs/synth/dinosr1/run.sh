@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The offline synthetic corpus (flite/festival voices), all stages on CPU: `make demo`.
-# Pre-trains DinoSR on the unlabelled train parts, fine-tunes from it and from scratch (trainable
+# The offline synthetic corpus (flite/festival/mbrola voices), all stages on CPU: `make demo`.
+# Pre-trains DinoSR on the unlabelled train parts (20 h), fine-tunes from it and from scratch (trainable
 # front end) on the 1h split with 2 seeds, decodes Viterbi and lexicon + 4-gram, and prints CER/WER
-# on the held-out-voice dev/test sets (RESULTS.md). Every option: ./run.sh --help
+# (RESULTS.md) on two test conditions, kept in LibriSpeech's set names:
+#   dev_clean / test_clean: (a) voices heard in the unlabeled set but not in the labeled split;
+#   dev_other / test_other: (b) a voice heard nowhere in training.
+# Choices (model selection, LM weight) use dev_other; test_* only make the final table.
+# Every option: ./run.sh --help
 set -euo pipefail
 # Run from this directory (outputs go to ./corpus ./data ./dump ./exp); a dir of symlinks to it works too.
 template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
