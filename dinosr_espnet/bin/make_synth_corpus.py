@@ -25,7 +25,7 @@ from dinosr_espnet.data.tts import MissingToolError
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
     default = CorpusSizes()
     group = parser.add_argument_group("sizes (defaults: the demo corpus, 20 h unlabeled)")
-    group.add_argument("--tiny", action="store_true", help="CI size: ~4 min of audio, generates in seconds")
+    group.add_argument("--tiny", action="store_true", help="CI size: ~4.5 min of audio, generates in seconds")
     group.add_argument("--unlabeled_hours", type=float, default=None,
                        help=f"total of the three train parts, split 40/20/40 "
                             f"(default {(default.train_clean_100 + default.train_clean_360 + default.train_other_500) / 3600:g})")
