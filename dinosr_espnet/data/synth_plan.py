@@ -42,16 +42,17 @@ DEFAULT_LABELED_IDENTITIES = ("kal", "slt", "us2", "awb")
 # takes whole utterances).
 LABELED_MARGIN = 1.25
 
-# Share of the audio per base voice, relative, chosen by synthesis cost. CPU seconds per audio
-# second, measured on the demo plan (/tmp measurement in the corpus v2 notes of README.md): mbrola
-# ~0.006, flite kal16 ~0.015, festival diphones ~0.025, flite cg (awb, slt, rms) ~0.03, festival
-# HTS ~0.1. So mbrola carries most of the unlabeled audio and every voice still gets tens of
+# Share of the audio per base voice, relative, chosen by synthesis cost. Audio seconds per CPU
+# second through the whole pipeline (synthesis, warps, FLAC), measured on chapters of the demo plan
+# on the shared 2-core machine: mbrola ~160, flite kal16 ~70, festival diphones ~36, flite cg
+# (awb, slt) ~28, flite rms ~20, festival HTS ~12. So mbrola carries most of the unlabeled audio
+# (the demo corpus then costs ~1,060 CPU-s of synthesis, ~9 min on 2 cores) and every voice still gets several
 # pseudo-speakers. The labeled splits are small: their voices are more even (HTS still lighter).
-UNLABELED_VOICE_WEIGHTS = {"mbrola_us1": 6.0, "mbrola_us2": 6.0, "flite_kal16": 1.5, "fest_kal": 0.6,
-                           "fest_ked": 1.2, "fest_rab": 1.2, "flite_awb": 0.5, "flite_slt": 0.5,
+UNLABELED_VOICE_WEIGHTS = {"mbrola_us1": 6.0, "mbrola_us2": 6.0, "flite_kal16": 1.5, "fest_kal": 0.5,
+                           "fest_ked": 1.0, "fest_rab": 1.0, "flite_awb": 0.3, "flite_slt": 0.3,
                            "fest_slt_hts": 0.15, "flite_rms": 0.5}
-LABELED_VOICE_WEIGHTS = {"mbrola_us2": 1.5, "flite_kal16": 1.0, "fest_kal": 1.0, "flite_awb": 0.7,
-                         "flite_slt": 0.7, "fest_slt_hts": 0.3}
+LABELED_VOICE_WEIGHTS = {"mbrola_us2": 1.5, "flite_kal16": 1.0, "fest_kal": 1.0, "flite_awb": 0.5,
+                         "flite_slt": 0.5, "fest_slt_hts": 0.2}
 
 
 @dataclass(frozen=True)
