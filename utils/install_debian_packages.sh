@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages listed in utils/debian_packages.txt that are missing.
 # Idempotent: when everything is present it only runs dpkg-query (well under a second).
+# Some voices (mbrola, festvox-rablpc16k, libttspico-utils) are in Debian's contrib / non-free
+# components: when apt cannot see them, the script adds those components for the mirrors that the
+# machine already uses (a new file /etc/apt/sources.list.d/dinosr-contrib-non-free.sources).
 # Usage: utils/install_debian_packages.sh [package-list-file]
 set -euo pipefail
 list=${1:-$(dirname "$0")/debian_packages.txt}
@@ -22,8 +25,47 @@ elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
 else
     echo "ERROR: need root or passwordless sudo to install: ${missing[*]}" >&2
     echo "       run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    echo "       (mbrola*, festvox-rablpc16k and libttspico-utils need apt's contrib and non-free components)" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+
+contrib_file=/etc/apt/sources.list.d/dinosr-contrib-non-free.sources
+# deb822 stanzas of the Debian mirrors in use (debian.sources), with Components set to contrib non-free.
+contrib_stanzas() {
+    awk 'BEGIN { RS = ""; ORS = "\n\n" }
+         /(^|\n)Components:[^\n]*main/ && !/(^|\n)Enabled: *no/ {
+             gsub(/(^|\n)Components:[^\n]*/, "\nComponents: contrib non-free"); sub(/^\n/, ""); print }' "$@"
+}
+# One-line sources.list entries ("deb URI SUITE main ...") turned into the same stanzas.
+contrib_stanzas_from_lines() {
+    awk '$1 == "deb" && $0 ~ / main( |$)/ && $2 !~ /^\[/ {
+             printf "Types: deb\nURIs: %s\nSuites: %s\nComponents: contrib non-free\n\n", $2, $3 }' "$@"
+}
+sources_have() {   # sources_have COMPONENT: some enabled Debian entry lists COMPONENT
+    local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+    grep -hsE "^(deb |Components:).*[[:space:]]$1([[:space:]]|$)" "${files[@]}" >/dev/null
+}
+enable_contrib_non_free() {
+    if sources_have contrib && sources_have non-free; then
+        return 0
+    fi
+    if ! grep -qs '^ID=debian' /etc/os-release; then
+        echo "WARNING: not Debian: enable the components that carry mbrola, festvox-rablpc16k and" \
+             "libttspico-utils yourself (Ubuntu: multiverse)" >&2
+        return 0
+    fi
+    local stanzas
+    stanzas=$(contrib_stanzas /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [[ -n $stanzas ]] || stanzas=$(contrib_stanzas_from_lines /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+    if [[ -z $stanzas ]]; then
+        echo "WARNING: found no Debian 'main' entry in /etc/apt/sources.list*; add contrib and non-free yourself" >&2
+        return 0
+    fi
+    echo "Enabling apt's contrib and non-free components in ${contrib_file}"
+    printf '%s\n' "$stanzas" | "${sudo_cmd[@]}" tee "${contrib_file}.tmp" >/dev/null
+    "${sudo_cmd[@]}" mv "${contrib_file}.tmp" "${contrib_file}"
+}
+enable_contrib_non_free
 "${sudo_cmd[@]}" apt-get update -q
 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,5 +1,7 @@
 """Speaker warps applied after synthesis: sox speed (tempo + pitch + formants), sox pitch
-(pitch only, duration kept), additive noise and gain. Output is 16 kHz mono float32."""
+(pitch only, duration kept), reverberation in a synthetic room, additive noise and gain.
+Output is 16 kHz mono float32. Every random choice comes from the generator passed in, so a
+seed gives the same audio."""
 import os
 import subprocess
 import tempfile
@@ -38,12 +40,52 @@ def sox_warp(audio: np.ndarray, speed: float, pitch_cents: float) -> np.ndarray:
     return warped
 
 
+def room_impulse_response(reverb_seconds: float, generator: np.random.Generator,
+                          sample_rate: int = 16000) -> np.ndarray:
+    """A synthetic room: the direct path, then exponentially decaying noise (RT60 ``reverb_seconds``).
+
+    The decay falls by 60 dB over ``reverb_seconds``; the reverberant tail starts after 3-10 ms
+    (first reflections) and carries about as much energy as the direct path at RT60 0.5 s.
+    Returns:
+        [tap] float32, tap 0 = 1 (the direct path, so alignments keep their times).
+    """
+    length = int(min(1.2 * reverb_seconds, 1.0) * sample_rate)
+    response = np.zeros(max(length, 1), dtype=np.float32)
+    response[0] = 1.0
+    start = int(generator.uniform(0.003, 0.010) * sample_rate)
+    if length > start:
+        time = np.arange(length - start) / sample_rate
+        tail = generator.standard_normal(length - start) * np.exp(-6.908 * time / reverb_seconds)
+        tail *= np.sqrt(reverb_seconds / 0.5 / (np.sum(tail ** 2) + 1e-10))
+        response[start:] = tail.astype(np.float32)
+    return response
+
+
+def add_reverb(audio: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Convolve ``audio`` [sample] with ``response`` [tap]; the output keeps the input length
+    (the tail past the end is cut: the synthesizers end on a pause)."""
+    from scipy.signal import fftconvolve
+    if len(response) <= 1:
+        return audio
+    return fftconvolve(audio, response)[:len(audio)].astype(np.float32)
+
+
+def _moving_average(signal: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average over ``width`` samples (odd), edges averaged over what exists;
+    a running sum, so O(N) where np.convolve is O(N * width)."""
+    half = width // 2
+    padded = np.concatenate(([0.0], np.cumsum(signal, dtype=np.float64)))
+    index = np.arange(len(signal))
+    low, high = np.maximum(index - half, 0), np.minimum(index + half + 1, len(signal))
+    return ((padded[high] - padded[low]) / (high - low)).astype(np.float32)
+
+
 def add_noise(audio: np.ndarray, snr_db: float, generator: np.random.Generator) -> np.ndarray:
     """White plus low-passed (brown-ish) noise at ``snr_db`` relative to the speech power."""
     power = float(np.mean(audio ** 2)) + 1e-10
     white = generator.standard_normal(len(audio)).astype(np.float32)
     brown = np.cumsum(generator.standard_normal(len(audio))).astype(np.float32)
-    brown -= np.convolve(brown, np.ones(801, dtype=np.float32) / 801, mode="same")   # remove drift
+    brown -= _moving_average(brown, 801)   # remove drift
     noise = white / (np.std(white) + 1e-8) + brown / (np.std(brown) + 1e-8)
     noise *= np.sqrt(power / 10 ** (snr_db / 10) / (np.mean(noise ** 2) + 1e-10))
     return audio + noise.astype(np.float32)

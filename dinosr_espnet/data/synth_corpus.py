@@ -16,6 +16,7 @@ Layout written under ``out``::
 Resumable: each utterance's alignment and FLAC are written atomically (FLAC last), utterances
 with a FLAC are skipped, and ``.complete`` is only written after everything else.
 """
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -30,10 +31,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile
 
-from dinosr_espnet.data.audio_effects import add_noise, set_peak, sox_warp
+from dinosr_espnet.data.audio_effects import add_noise, add_reverb, room_impulse_response, set_peak, sox_warp
 from dinosr_espnet.data.phones import frame_labels
-from dinosr_espnet.data.synth_plan import (ALL_PARTS, DEFAULT_HELDOUT_IDENTITIES, ChapterPlan, CorpusPlan,
-                                           CorpusSizes, make_plan, plan_fingerprint, sizes_to_dict)
+from dinosr_espnet.data.synth_plan import (ALL_PARTS, CONDITION_A_PARTS, CONDITION_B_PARTS,
+                                           DEFAULT_HELDOUT_IDENTITIES, DEFAULT_LABELED_IDENTITIES,
+                                           LABELED_SOURCE_PARTS, ChapterPlan, CorpusPlan, CorpusSizes, SpeakerPlan,
+                                           make_plan, plan_fingerprint, sizes_to_dict, voice_roles)
 from dinosr_espnet.data.text_sources import normalized_sentence_pool
 from dinosr_espnet.data.tts import BASE_VOICES, check_voice_installed, synthesize_batch
 
@@ -72,11 +75,27 @@ def synthesize_chapter(out: Path, seed: int, chapter: ChapterPlan) -> Tuple[int,
     if not missing:
         return 0, 0.0
     speaker = chapter.speaker
-    results = synthesize_batch(BASE_VOICES[speaker.base_voice], [text for _, text in missing], speaker.duration_stretch)
+    voice = BASE_VOICES[speaker.base_voice]
+    if voice.engine == "mbrola":
+        # Always the whole chapter: espeak-ng's intonation depends a little on the neighbouring
+        # sentences, so a resumed chapter must be synthesized as one batch as before.
+        wanted = {uid for uid, _ in missing}
+        results = synthesize_batch(voice, [text for _, text in chapter.utterances], speaker.duration_stretch,
+                                   2 ** (speaker.pitch_cents / 1200), speaker.vocal_tract)
+        results = [result for (uid, _), result in zip(chapter.utterances, results) if uid in wanted]
+    else:
+        results = synthesize_batch(voice, [text for _, text in missing], speaker.duration_stretch)
+    room = None
+    if speaker.reverb_seconds > 0:
+        room = room_impulse_response(speaker.reverb_seconds,
+                                     np.random.default_rng(_utterance_seed(seed, f"room-{speaker.speaker}")))
     seconds = 0.0
     for (uid, _), (audio, (phones, ends)) in zip(missing, results):
-        audio = sox_warp(audio, speaker.speed, speaker.pitch_cents)
-        ends = [end / speaker.speed for end in ends]     # sox speed shortens time by 1/speed
+        if voice.engine != "mbrola":       # mbrola warped F0 and formants itself
+            audio = sox_warp(audio, speaker.speed, speaker.pitch_cents)
+            ends = [end / speaker.speed for end in ends]     # sox speed shortens time by 1/speed
+        if room is not None:
+            audio = add_reverb(audio, room)
         if speaker.snr_db > 0:
             audio = add_noise(audio, speaker.snr_db, np.random.default_rng(_utterance_seed(seed, uid)))
         audio = set_peak(audio, speaker.peak)
@@ -105,9 +124,9 @@ def _write_transcripts_and_tables(out: Path, plan: CorpusPlan) -> None:
     for chapter in plan.chapters:
         path = chapter_dir(out, chapter) / f"{chapter.speaker.speaker}-{chapter.chapter}.trans.txt"
         _atomic_write_text(path, "".join(f"{uid} {text}\n" for uid, text in chapter.utterances))
-    rows = ["speaker\tpart\tbase_voice\tidentity\tduration_stretch\tspeed\tpitch_cents\tsnr_db\tpeak"]
-    rows += ["\t".join(str(value) for value in (s.speaker, s.part, s.base_voice, s.identity, s.duration_stretch,
-                                                  s.speed, s.pitch_cents, s.snr_db, s.peak)) for s in plan.speakers()]
+    columns = [f.name for f in dataclasses.fields(SpeakerPlan)]
+    rows = ["\t".join(columns)]
+    rows += ["\t".join(str(getattr(speaker, column)) for column in columns) for speaker in plan.speakers()]
     _atomic_write_text(out / "speakers.tsv", "\n".join(rows) + "\n")
     _atomic_write_text(out / "lm_text.txt", "\n".join(plan.lm_sentences) + "\n")
 
@@ -128,19 +147,19 @@ def _utterance_seconds(out: Path, chapter: ChapterPlan) -> List[float]:
 def build_finetuning_tree(out: Path, plan: CorpusPlan, seed: int) -> Dict[str, float]:
     """Cut the Libri-light style tree out of train-clean-100 / train-other-500 by real durations.
 
-    Each half of a 1h fold takes whole utterances from two speakers until it holds
-    ``finetune_fold / 2`` seconds; 9h takes the next utterances until ``finetune_9h / 2``. Returns
-    seconds per subset (``1h/0/clean`` ...).
+    Only speakers of the labeled voices (``SpeakerPlan.labeled``) are used. Each half of a 1h fold
+    takes whole utterances in speaker-major order until it holds ``finetune_fold / 2`` seconds; 9h
+    takes the next utterances until ``finetune_9h / 2``. Returns seconds per subset (``1h/0/clean`` ...).
     """
     root = out / "librispeech_finetuning"
     if root.exists():
         shutil.rmtree(root)
     sizes = plan.sizes
     totals: Dict[str, float] = {}
-    for condition, part in (("clean", "train-clean-100"), ("other", "train-other-500")):
+    for condition, part in zip(("clean", "other"), LABELED_SOURCE_PARTS):
         by_speaker: Dict[int, List[Tuple[ChapterPlan, str, str, float]]] = {}
         for chapter in plan.chapters:
-            if chapter.part == part:
+            if chapter.part == part and chapter.speaker.labeled:
                 durations = _utterance_seconds(out, chapter)
                 for (uid, text), seconds in zip(chapter.utterances, durations):
                     by_speaker.setdefault(chapter.speaker.speaker, []).append((chapter, uid, text, seconds))
@@ -154,7 +173,8 @@ def build_finetuning_tree(out: Path, plan: CorpusPlan, seed: int) -> Dict[str, f
             taken, seconds = [], 0.0
             while seconds < target:
                 if position >= len(queue):
-                    raise ValueError(f"{part} is too short for the fine-tuning subset {subset}; raise its size")
+                    raise ValueError(f"the labeled speakers of {part} are too short for the fine-tuning subset "
+                                     f"{subset}; raise its size")
                 taken.append(queue[position])
                 seconds += queue[position][3]
                 position += 1
@@ -180,10 +200,31 @@ def _merge_alignments(out: Path) -> int:
     return len(lines)
 
 
+CORPUS_VERSION = 2     # 2: unlabeled >> labeled, voice roles, mbrola/festival voices, reverberation
+
+
 def corpus_config(seed: int, sizes: CorpusSizes, text_sources: Sequence[str],
-                  heldout_identities: Sequence[str]) -> Dict:
-    return {"seed": seed, "sizes": sizes_to_dict(sizes), "text_sources": list(text_sources),
-            "heldout_identities": list(heldout_identities)}
+                  heldout_identities: Sequence[str],
+                  labeled_identities: Sequence[str] = DEFAULT_LABELED_IDENTITIES) -> Dict:
+    return {"version": CORPUS_VERSION, "seed": seed, "sizes": sizes_to_dict(sizes),
+            "text_sources": list(text_sources), "heldout_identities": list(heldout_identities),
+            "labeled_identities": list(labeled_identities)}
+
+
+def corpus_summary(plan: CorpusPlan, part_seconds: Dict[str, float]) -> Dict:
+    """Voice roles, the test conditions and speaker counts (for corpus_info.json and the README)."""
+    speakers_per_part = {part: sorted({c.speaker.speaker for c in plan.chapters if c.part == part})
+                         for part in ALL_PARTS}
+    voices_per_part = {part: sorted({c.speaker.base_voice for c in plan.chapters if c.part == part})
+                       for part in ALL_PARTS}
+    return {"roles": dataclasses.asdict(plan.roles),
+            "conditions": {"a_voices_heard_unlabeled_only": list(CONDITION_A_PARTS),
+                           "b_voice_heard_nowhere": list(CONDITION_B_PARTS)},
+            "speakers_per_part": {part: len(ids) for part, ids in speakers_per_part.items()},
+            "voices_per_part": voices_per_part,
+            "unlabeled_speakers": len({s for part in ALL_PARTS if part.startswith("train") for s in speakers_per_part[part]}),
+            "labeled_eligible_speakers": sum(1 for s in plan.speakers() if s.labeled),
+            "hours_per_part": {part: round(seconds / 3600, 3) for part, seconds in part_seconds.items()}}
 
 
 def is_complete(out: Path, config: Optional[Dict] = None) -> bool:
@@ -196,21 +237,23 @@ def is_complete(out: Path, config: Optional[Dict] = None) -> bool:
 def generate_corpus(out: Path, seed: int, sizes: CorpusSizes, num_jobs: int = 1,
                     text_sources: Sequence[str] = ("bible", "wordnet"),
                     heldout_identities: Sequence[str] = DEFAULT_HELDOUT_IDENTITIES,
+                    labeled_identities: Sequence[str] = DEFAULT_LABELED_IDENTITIES,
                     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)) -> Dict:
     """Generate (or finish generating) the corpus in ``out``; return its summary (corpus_info.json)."""
     out = Path(out).resolve()
-    config = corpus_config(seed, sizes, text_sources, heldout_identities)
+    config = corpus_config(seed, sizes, text_sources, heldout_identities, labeled_identities)
+    roles = voice_roles(labeled_identities, heldout_identities)
     if is_complete(out):
         if is_complete(out, config):
             log(f"[synth] {out} is complete, nothing to do")
             return json.loads((out / "corpus_info.json").read_text())
         raise ValueError(f"{out} holds a complete corpus made with another configuration "
                          f"({out / COMPLETE_MARKER}); choose another --out or delete it")
-    for voice in BASE_VOICES.values():     # every base voice serves either train or dev/test
-        check_voice_installed(voice)
+    for name in roles.training + roles.heldout:
+        check_voice_installed(BASE_VOICES[name])
     start = time.time()
     pool = _load_sentence_pool(out, text_sources)
-    plan = make_plan(seed, sizes, pool, heldout_identities)
+    plan = make_plan(seed, sizes, pool, roles)
     fingerprint_file = out / "plan.sha256"
     fingerprint = plan_fingerprint(plan)
     if fingerprint_file.exists() and fingerprint_file.read_text().strip() != fingerprint:
@@ -221,8 +264,10 @@ def generate_corpus(out: Path, seed: int, sizes: CorpusSizes, num_jobs: int = 1,
     total_utterances = sum(len(chapter.utterances) for chapter in plan.chapters)
     log(f"[synth] {len(plan.chapters)} chapters, {total_utterances} utterances, "
         f"{len(plan.speakers())} speakers, {num_jobs} workers -> {out}")
-    # Festival HTS chapters are the slowest: start them first so workers finish together.
-    order = sorted(plan.chapters, key=lambda c: (BASE_VOICES[c.speaker.base_voice].engine != "festival", c.chapter))
+    # The slowest chapters (festival, flite's cg voices) first, so that the workers finish together.
+    order = sorted(plan.chapters, key=lambda c: (BASE_VOICES[c.speaker.base_voice].engine == "mbrola",
+                                                 c.speaker.base_voice == "flite_kal16",
+                                                 BASE_VOICES[c.speaker.base_voice].engine != "festival", c.chapter))
     tasks = [(str(out), seed, chapter) for chapter in order]
     done_chapters, done_utterances, done_seconds = 0, 0, 0.0
     report_every = max(1, len(tasks) // 20)
@@ -246,6 +291,7 @@ def generate_corpus(out: Path, seed: int, sizes: CorpusSizes, num_jobs: int = 1,
         part_seconds[chapter.part] += sum(_utterance_seconds(out, chapter))
     info = {"config": config, "part_seconds": part_seconds, "finetune_seconds": finetune_seconds,
             "utterances": total_utterances, "speakers": len(plan.speakers()),
+            **corpus_summary(plan, part_seconds),
             "generation_wall_seconds_last_run": round(time.time() - start, 2),
             "new_audio_seconds_last_run": round(done_seconds, 2),
             "bytes": sum(path.stat().st_size for path in (out / "LibriSpeech").rglob("*.flac"))}

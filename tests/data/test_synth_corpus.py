@@ -1,5 +1,6 @@
 """The synthetic corpus, prepared with the LibriSpeech preparation code: layout, split sizes,
-held-out voices, alignments, determinism and resumability."""
+voice roles and the two test conditions, alignments, determinism and resumability; and the
+demo-size plan's regime (unlabeled >= 20x the 1 h split, many more speakers than any labeled split)."""
 import hashlib
 import json
 import os
@@ -13,7 +14,9 @@ from conftest import REPO_ROOT, run_module
 from dinosr_espnet.data.kaldi_data import validate_data_dir
 from dinosr_espnet.data.librispeech import DATA_SETS
 from dinosr_espnet.data.phones import PHONE_SET, num_frames
-from dinosr_espnet.data.synth_plan import EVAL_PARTS, TRAIN_PARTS, CorpusSizes
+from dinosr_espnet.data.synth_plan import (CONDITION_A_PARTS, CONDITION_B_PARTS, EVAL_PARTS, TRAIN_PARTS,
+                                           CorpusSizes, estimated_seconds, make_plan, plan_fingerprint)
+from dinosr_espnet.data.tts import BASE_VOICES
 
 SEED = 3
 SIZES = CorpusSizes.tiny()
@@ -93,16 +96,42 @@ def test_finetuning_sets_are_nested_subsets_of_the_unlabeled_set(datadir):
     assert ten_minutes < one_hour < ten_hours <= set(_table(datadir / "train_960" / "text"))
 
 
-def test_dev_and_test_base_voices_never_occur_in_training(corpus, datadir):
-    voices = _speaker_voices(corpus)
+def _identities(voices: dict, datadir: Path, name: str) -> set:
+    return {voices[speaker][2] for speaker in set(_table(datadir / name / "utt2spk").values())}
+
+
+def test_dev_and_test_speakers_never_occur_in_training(datadir):
     train_speakers = set(_table(datadir / "train_960" / "utt2spk").values())
-    train_identities = {voices[speaker][2] for speaker in train_speakers}
-    train_voices = {voices[speaker][1] for speaker in train_speakers}
     for name in ("dev_clean", "dev_other", "test_clean", "test_other"):
-        speakers = set(_table(datadir / name / "utt2spk").values())
-        assert not speakers & train_speakers
-        assert not {voices[speaker][1] for speaker in speakers} & train_voices
-        assert not {voices[speaker][2] for speaker in speakers} & train_identities
+        assert not set(_table(datadir / name / "utt2spk").values()) & train_speakers, name
+
+
+def test_labeled_splits_use_a_proper_subset_of_the_unlabeled_voices(corpus, datadir):
+    voices = _speaker_voices(corpus)
+    unlabeled = _identities(voices, datadir, "train_960")
+    for name in ("train_10m", "train_1h", "train_10h"):
+        assert _identities(voices, datadir, name) < unlabeled, name
+    labeled_speakers = set(_table(datadir / "train_10h" / "utt2spk").values())
+    assert len(set(_table(datadir / "train_960" / "utt2spk").values())) > 2 * len(labeled_speakers)
+
+
+def test_condition_a_voices_are_heard_in_the_unlabeled_set_but_not_in_a_labeled_split(corpus, datadir):
+    """dev_clean / test_clean: every identity occurs in train_960 and in no labeled split."""
+    voices = _speaker_voices(corpus)
+    labeled = _identities(voices, datadir, "train_10h")       # train_10m < train_1h < train_10h
+    unlabeled = _identities(voices, datadir, "train_960")
+    for name in ("dev_clean", "test_clean"):
+        condition_a = _identities(voices, datadir, name)
+        assert condition_a and condition_a <= unlabeled and not condition_a & labeled, name
+
+
+def test_condition_b_voice_is_heard_nowhere_in_training(corpus, datadir):
+    """dev_other / test_other: no identity occurs in train_960 (which holds every labeled split)."""
+    voices = _speaker_voices(corpus)
+    training = _identities(voices, datadir, "train_960") | _identities(voices, datadir, "train_10h")
+    for name in ("dev_other", "test_other"):
+        condition_b = _identities(voices, datadir, name)
+        assert condition_b and not condition_b & training, name
 
 
 def test_lm_text_excludes_dev_and_test_sentences(datadir):
@@ -159,3 +188,88 @@ def test_corpus_info_reports_sizes(corpus):
     info = json.loads((corpus / "corpus_info.json").read_text())
     assert set(info["part_seconds"]) == set(TRAIN_PARTS + EVAL_PARTS)
     assert info["bytes"] > 0 and info["utterances"] > 0
+
+
+# ---- the demo-size plan (pure: no synthesis) ----
+
+def _synthetic_pool(count: int = 40000) -> list:
+    """Sentences of 8-17 pseudo-words (~40-110 characters, like the real pool's)."""
+    return [" ".join(f"W{(index * 7 + word) % 997}" for word in range(8 + index % 10)) for index in range(count)]
+
+
+@pytest.fixture(scope="module")
+def demo_plan():
+    return make_plan(1, CorpusSizes(), _synthetic_pool())
+
+
+def _planned_seconds(chapters) -> float:
+    return sum(estimated_seconds(text, c.speaker.duration_stretch, c.speaker.speed, c.speaker.base_voice)
+               for c in chapters for _, text in c.utterances)
+
+
+def test_demo_plan_has_at_least_20x_the_1h_split_of_unlabeled_audio(demo_plan):
+    sizes = demo_plan.sizes
+    unlabeled = _planned_seconds([c for c in demo_plan.chapters if c.part in TRAIN_PARTS])
+    one_hour_split = 6 * sizes.finetune_fold           # the largest split the demo fine-tunes on
+    assert unlabeled >= 20 * one_hour_split
+    # the labeled speakers can hold the whole 10h tree (6 folds + 9h), half per source part
+    labeled = _planned_seconds([c for c in demo_plan.chapters if c.speaker.labeled])
+    assert labeled >= 6 * sizes.finetune_fold + sizes.finetune_9h
+
+
+def test_demo_plan_has_many_more_unlabeled_speakers_than_labeled_ones(demo_plan):
+    unlabeled = {s.speaker for s in demo_plan.speakers() if s.part in TRAIN_PARTS}
+    labeled = {s.speaker for s in demo_plan.speakers() if s.labeled}   # every speaker a labeled split can use
+    assert labeled < unlabeled
+    assert len(unlabeled) >= 100 and len(unlabeled) >= 5 * len(labeled)
+    for voice in demo_plan.roles.training:     # each training voice gives several pseudo-speakers
+        assert sum(s.base_voice == voice for s in demo_plan.speakers() if s.part in TRAIN_PARTS) >= 3, voice
+
+
+def test_demo_plan_voice_roles_make_the_two_conditions(demo_plan):
+    speakers = demo_plan.speakers()
+    labeled_identities = {s.identity for s in speakers if s.labeled}
+    unlabeled_identities = {s.identity for s in speakers if s.part in TRAIN_PARTS}
+    condition_a = {s.identity for s in speakers if s.part in CONDITION_A_PARTS}
+    condition_b = {s.identity for s in speakers if s.part in CONDITION_B_PARTS}
+    assert labeled_identities < unlabeled_identities
+    assert condition_a and condition_a <= unlabeled_identities - labeled_identities
+    assert condition_b and not condition_b & unlabeled_identities
+    # both conditions get the same mix of mild and strong (noisy) warps
+    for part in EVAL_PARTS:
+        noisy = [s.snr_db > 0 for s in speakers if s.part == part]
+        assert 0.3 <= sum(noisy) / len(noisy) <= 0.7, part
+
+
+def test_plan_is_deterministic_for_a_seed(demo_plan):
+    pool = _synthetic_pool()
+    assert plan_fingerprint(make_plan(1, CorpusSizes(), pool)) == plan_fingerprint(demo_plan)
+    other = make_plan(2, CorpusSizes(), pool)
+    assert plan_fingerprint(other) != plan_fingerprint(demo_plan)
+    assert [s.pitch_cents for s in other.speakers()] != [s.pitch_cents for s in demo_plan.speakers()]
+
+
+# Reserved for evaluation outside the project (DESIGN.md, voice policy), spelled out here
+# independently of tts.RESERVED_VOICES.
+RESERVED_NAMES = ("us3", "en1", "en-gb", "en_gb", "engb", "piper")
+
+
+def _is_reserved(name: str) -> bool:
+    return any(reserved in name.lower() for reserved in RESERVED_NAMES)
+
+
+def test_no_reserved_voice_in_the_plan_the_voices_or_the_debian_packages(demo_plan):
+    for voice in BASE_VOICES.values():
+        assert not any(_is_reserved(field) for field in (voice.name, voice.voice, voice.package)), voice
+    assert not any(_is_reserved(s.base_voice) for s in demo_plan.speakers())
+    packages = [line.split("#")[0].strip() for line in (REPO_ROOT / "utils/debian_packages.txt").read_text().splitlines()]
+    packages = [package for package in packages if package]
+    assert "mbrola-us1" in packages and packages          # the list is parsed
+    assert not [package for package in packages if _is_reserved(package)]
+    assert not any("pico" in package for package in packages)     # pico (en-GB in the same package) unused
+
+
+def test_a_reserved_voice_is_refused():
+    from dinosr_espnet.data.tts import BaseVoice, check_voice_installed
+    with pytest.raises(ValueError, match="reserved"):
+        check_voice_installed(BaseVoice("mbrola_us3", "mbrola", "us3", "us3", "mbrola-us3", "sampa_us"))

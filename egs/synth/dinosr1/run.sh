@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The offline synthetic corpus (flite/festival voices), all stages on CPU: `make demo`.
-# Pre-trains DinoSR on the unlabelled train parts, fine-tunes from it and from scratch (trainable
+# The offline synthetic corpus (flite/festival/mbrola voices), all stages on CPU: `make demo`.
+# Pre-trains DinoSR on the unlabelled train parts (20 h), fine-tunes from it and from scratch (trainable
 # front end) on the 1h split with 2 seeds, decodes Viterbi and lexicon + 4-gram, and prints CER/WER
-# on the held-out-voice dev/test sets and on train_fit (100 utterances of the labelled train_10m, which
-# is fold 0 of train_1h: the fit on training data) in RESULTS.md and RESULTS.json.
+# (RESULTS.md, RESULTS.json) on two test conditions, kept in LibriSpeech's set names:
+#   dev_clean / test_clean: (a) voices heard in the unlabeled set but not in the labeled split;
+#   dev_other / test_other: (b) a voice heard nowhere in training;
+# and on train_fit (100 utterances of the labelled train_10m, which is fold 0 of train_1h: the fit on
+# training data). Choices (model selection, LM weight) use dev_other; test_* only make the final table.
 # The complete comparison (data2vec, DinoSR with re-seeded codebooks, scratch with 3x the updates,
 # 10m and 1h): ./run_full.sh (`make demo-full`). Every option: ./run.sh --help
 set -euo pipefail

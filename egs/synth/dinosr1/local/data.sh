@@ -8,6 +8,12 @@
 #
 # Produces <datadir>/{train_960,train_10m,train_1h,train_10h,train_clean_100,dev_clean,dev_other,
 # test_clean,test_other} (each with frame_phones) and <datadir>/local/lm/lm_text.txt.
+# Demo size: train_960 = 20 h unlabeled (~280 pseudo-speakers of 9 voices), 20x the 1 h split; the
+# labeled splits come from the voices of 4 recorded persons (kal, slt, us2, awb) only.
+# The two test conditions (dinosr_espnet/data/synth_plan.py):
+#   dev_clean, test_clean  (a) voices heard in the unlabeled set, never in a labeled split (us1, ked, rab)
+#   dev_other, test_other  (b) a voice heard nowhere in training (rms)
+# Both have the same mix of mild and noisy/reverberant speakers: here clean/other name the condition.
 # Re-runnable: a complete corpus and complete data dirs are skipped.
 set -euo pipefail
 
