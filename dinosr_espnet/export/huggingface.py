@@ -252,7 +252,9 @@ def _ctc_readme_notes() -> str:
 ## Transcripts
 
 `processor.batch_decode(logits.argmax(-1))` is the greedy CTC transcript: repeats merged, the blank
-(ESPnet `<blank>`, the tokenizer's pad token) dropped, the word boundary turned into a space. Two corner
+(ESPnet `<blank>`, the tokenizer's pad token) dropped, the word boundary turned into a space. The ids are
+the ESPnet token list's; its word boundary (`<space>`) is spelled `|` in `vocab.json`, because transformers
+does not reload any other `word_delimiter_token`. Two corner
 cases print differently from dinosr_espnet's greedy decoder: a word boundary, blank, word boundary run
 gives two spaces here (dinosr_espnet collapses them: `" ".join(text.split())`), and a frame whose best
 token is `<sos/eos>` (never a CTC target, so a trained model does not choose it) prints literally here.
@@ -260,25 +262,38 @@ Do not pass `skip_special_tokens=True`: transformers then drops the blank before
 """
 
 
+HUGGING_FACE_WORD_DELIMITER = "|"
+
+
 def _tokenizer_for(token_list: List[str], directory: Path):
-    """Wav2Vec2CTCTokenizer whose ids are exactly the ESPnet token list's indices."""
+    """Wav2Vec2CTCTokenizer whose ids are exactly the ESPnet token list's indices.
+
+    The word boundary is spelled ``|`` in the exported vocabulary whatever the token list calls it
+    (ESPnet ``<space>``): transformers 5 writes a custom ``word_delimiter_token`` to tokenizer_config.json
+    but does not pass it back when loading (the tokenizer comes back with its default ``|``).
+    """
     transformers = require_transformers()
     from dinosr_espnet.decode.tokens import SOS_EOS, UNKNOWN, ctc_tokens
 
     tokens = ctc_tokens(token_list)  # ValueError naming a missing <blank> / word boundary / duplicates
+    vocabulary = list(tokens.tokens)
+    if HUGGING_FACE_WORD_DELIMITER in vocabulary and vocabulary.index(HUGGING_FACE_WORD_DELIMITER) != tokens.boundary_index:
+        raise ExportError(f"the token list has both {tokens.boundary!r} (word boundary) and "
+                          f"{HUGGING_FACE_WORD_DELIMITER!r}; transformers needs {HUGGING_FACE_WORD_DELIMITER!r} as the boundary")
+    vocabulary[tokens.boundary_index] = HUGGING_FACE_WORD_DELIMITER
     vocab_file = directory / "vocab.json"
-    vocab_file.write_text(json.dumps({token: index for index, token in enumerate(tokens.tokens)}, indent=1,
+    vocab_file.write_text(json.dumps({token: index for index, token in enumerate(vocabulary)}, indent=1,
                                      ensure_ascii=False) + "\n", encoding="utf-8")
-    special = SOS_EOS if SOS_EOS in tokens.tokens else None
+    special = SOS_EOS if SOS_EOS in vocabulary else None
     tokenizer = transformers.Wav2Vec2CTCTokenizer(
-        str(vocab_file), unk_token=UNKNOWN if UNKNOWN in tokens.tokens else None,
-        pad_token=tokens.tokens[tokens.blank_index], word_delimiter_token=tokens.boundary,
+        str(vocab_file), unk_token=UNKNOWN if UNKNOWN in vocabulary else None,
+        pad_token=vocabulary[tokens.blank_index], word_delimiter_token=HUGGING_FACE_WORD_DELIMITER,
         bos_token=special, eos_token=special, do_lower_case=False)
     vocab_file.unlink()  # save_pretrained writes its own copy
-    wrong = [token for index, token in enumerate(tokens.tokens) if tokenizer.convert_tokens_to_ids(token) != index]
-    if wrong or len(tokenizer) != len(tokens.tokens):
+    wrong = [token for index, token in enumerate(vocabulary) if tokenizer.convert_tokens_to_ids(token) != index]
+    if wrong or len(tokenizer) != len(vocabulary):
         raise ExportError(f"the transformers tokenizer does not reproduce the token list's ids (tokens {wrong[:5]}, "
-                          f"{len(tokenizer)} ids for {len(tokens.tokens)} tokens)")
+                          f"{len(tokenizer)} ids for {len(vocabulary)} tokens)")
     return tokenizer, tokens
 
 
@@ -349,7 +364,7 @@ def _export_ctc(model_dir: ModelDir, directory: Path) -> Dict[str, Any]:
     processor.save_pretrained(directory)
     (directory / "README.md").write_text(_readme(CTC, model_dir, _ctc_readme_notes()), encoding="utf-8")
     return {"kind": CTC, "vocab_size": len(tokens), "blank": tokens.tokens[tokens.blank_index],
-            "word_delimiter": tokens.boundary}
+            "word_delimiter": f"{tokens.boundary} (written {HUGGING_FACE_WORD_DELIMITER!r})"}
 
 
 def export_model(model_dir: Path | str, out_dir: Path | str, checkpoint: Optional[str] = None,
