@@ -137,7 +137,8 @@ class OutputWriter:
         for name, writer in self.writers.items():
             writer.close()
             scp = self.directory / f"{name}.scp"
-            temporary_ark, final_ark = str(self.directory / f"{name}.ark"), str(self.final_dir.resolve() / f"{name}.ark")
+            temporary_ark = str(self.directory / f"{name}.ark")
+            final_ark = str(self.final_dir.resolve() / f"{name}.ark")
             rows = {}
             for line in scp.read_text(encoding="utf-8").splitlines():
                 utterance, location = line.split(" ", 1)
@@ -166,7 +167,8 @@ def extract(model_dir: Path, out_dir: Path, inputs: Tuple[List[str], Dict[str, s
         raise InputError("no utterances to extract")
     check_commands(audio, allow_commands)
     if output_format == "npy":
-        bad = [utterance for utterance in utterances if not SAFE_UTTERANCE.fullmatch(utterance) or utterance in (".", "..")]
+        bad = [utterance for utterance in utterances
+               if not SAFE_UTTERANCE.fullmatch(utterance) or utterance in (".", "..")]
         if bad:
             raise InputError(f"utterance id {bad[0]!r} cannot be a .npy file name (use --format ark)")
     source = inspect_model_dir(model_dir, checkpoint)

@@ -170,8 +170,8 @@ DinoSR's online codebooks, which transformers has no place for. Tensors (float32
 
 | name | shape | what |
 |---|---|---|
-| `codewords` | [K, V, D] | codeword v of codebook k = running sum / running count (official layout `_codebook{{k}} / _codebook_cnts{{k}}`) |
-| `counts` | [K, V] | running counts (a count that never moved from 1 marks a codeword no frame ever chose) |
+| `codewords` | [K, V, D] | codeword v of codebook k = running sum / running count |
+| `counts` | [K, V] | running counts (official layout: `_codebook{{k}}` / `_codebook_cnts{{k}}`) |
 | `layers` | [K] int64 | Transformer layer (1-based) of codebook k: {layers} |
 | `head_weight`, `head_bias` | [K, V, D], [K, V] | the student's prediction heads on the last hidden state |
 
@@ -213,7 +213,8 @@ head_units = (last @ books["head_weight"].transpose(1, 2) + books["head_bias"][:
 def _readme(kind: str, source: ModelDir, extra: str) -> str:
     if kind == CTC:
         load = ("from transformers import Data2VecAudioForCTC, Wav2Vec2Processor\n"
-                "model, processor = Data2VecAudioForCTC.from_pretrained(OUT_DIR), Wav2Vec2Processor.from_pretrained(OUT_DIR)\n"
+                "model = Data2VecAudioForCTC.from_pretrained(OUT_DIR).eval()\n"
+                "processor = Wav2Vec2Processor.from_pretrained(OUT_DIR)\n"
                 "inputs = processor(waveform, sampling_rate=16000, return_tensors=\"pt\")\n"
                 "text = processor.batch_decode(model(**inputs).logits.argmax(-1))[0]")
         what = ("a CTC model fine-tuned with ESPnet (`encoder: dinosr`): `Data2VecAudioForCTC` "
@@ -221,7 +222,8 @@ def _readme(kind: str, source: ModelDir, extra: str) -> str:
                 "`vocab.json`, `tokenizer_config.json`)")
     else:
         load = ("from transformers import Data2VecAudioModel, Wav2Vec2FeatureExtractor\n"
-                "model, extractor = Data2VecAudioModel.from_pretrained(OUT_DIR), Wav2Vec2FeatureExtractor.from_pretrained(OUT_DIR)\n"
+                "model = Data2VecAudioModel.from_pretrained(OUT_DIR).eval()\n"
+                "extractor = Wav2Vec2FeatureExtractor.from_pretrained(OUT_DIR)\n"
                 "hidden = model(**extractor(waveform, sampling_rate=16000, return_tensors=\"pt\"), "
                 "output_hidden_states=True).hidden_states")
         what = ("a pre-trained model: `Data2VecAudioModel` (`config.json`, `model.safetensors`) and its "
@@ -277,9 +279,10 @@ def _tokenizer_for(token_list: List[str], directory: Path):
 
     tokens = ctc_tokens(token_list)  # ValueError naming a missing <blank> / word boundary / duplicates
     vocabulary = list(tokens.tokens)
-    if HUGGING_FACE_WORD_DELIMITER in vocabulary and vocabulary.index(HUGGING_FACE_WORD_DELIMITER) != tokens.boundary_index:
-        raise ExportError(f"the token list has both {tokens.boundary!r} (word boundary) and "
-                          f"{HUGGING_FACE_WORD_DELIMITER!r}; transformers needs {HUGGING_FACE_WORD_DELIMITER!r} as the boundary")
+    delimiter = HUGGING_FACE_WORD_DELIMITER
+    if delimiter in vocabulary and vocabulary.index(delimiter) != tokens.boundary_index:
+        raise ExportError(f"the token list has both {tokens.boundary!r} (word boundary) and {delimiter!r}; "
+                          f"transformers needs {delimiter!r} as the boundary")
     vocabulary[tokens.boundary_index] = HUGGING_FACE_WORD_DELIMITER
     vocab_file = directory / "vocab.json"
     vocab_file.write_text(json.dumps({token: index for index, token in enumerate(vocabulary)}, indent=1,

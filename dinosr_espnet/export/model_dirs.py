@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import yaml
 
@@ -119,6 +119,3 @@ def raw_model_conf(model_dir: ModelDir) -> Dict[str, Any]:
         raise ModelDirError(f"{model_dir.config_path}: model_conf must be a mapping")
     return dict(model_conf)
 
-
-def listed(items: List[str], limit: int = 8) -> str:
-    return ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")

@@ -146,7 +146,8 @@ def test_ark_and_npy_read_back_unchanged(setup, tmp_path, monkeypatch):
     one_batch = dict(zip(paths, BatchFeatureExtractor(model, request)([read_audio(p) for p in paths.values()])))
     for utterance in paths:
         assert np.allclose(one_batch[utterance]["layer2"], written[utterance]["layer2"], atol=1e-5)
-        assert np.array_equal(one_batch[utterance]["codebook_units_layer3"], written[utterance]["codebook_units_layer3"])
+        assert np.array_equal(one_batch[utterance]["codebook_units_layer3"],
+                              written[utterance]["codebook_units_layer3"])
 
     _, produced = extract_recording(monkeypatch, model_dir, tmp_path / "npy", data_dir_inputs(data), request,
                                     output_format="npy", max_batch_size=2)
