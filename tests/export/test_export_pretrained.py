@@ -276,3 +276,32 @@ def test_missing_transformers_gets_an_install_hint(pretrained, tmp_path, monkeyp
     with pytest.raises(ExportError, match="pip install"):
         export_model(directory, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_real_tiny_pretraining_run_exports(tmp_path):
+    """bin.dinosr_train on conf/pretrain_dinosr_tiny.yaml (4 updates), then export_hf on its output dir."""
+    from conftest import REPO_ROOT
+    from export_fixtures import read_audio, write_audio_dir
+
+    from dinosr_espnet.analysis.model_loading import load_model
+
+    data = tmp_path / "data"
+    paths = write_audio_dir(data, [32000, 40000, 36000, 48000], seed=6)
+    (data / "speech_shape").write_text((data / "utt2num_samples").read_text())
+    exp = tmp_path / "exp" / "pretrain_dinosr"
+    data_options = [option for split in ("train", "valid") for option in (
+        f"--{split}_data_path_and_name_and_type", f"{data}/wav.scp,speech,sound",
+        f"--{split}_shape_file", f"{data}/speech_shape")]
+    run_module("dinosr_espnet.bin.dinosr_train", "--config", str(REPO_ROOT / "conf" / "pretrain_dinosr_tiny.yaml"),
+               "--ngpu", "0", "--output_dir", str(exp), "--batch_bins", "96000", "--num_iters_per_epoch", "2",
+               "--max_epoch", "2", "--scheduler_conf", "max_update=4", *data_options, cwd=REPO_ROOT)
+    out_dir = tmp_path / "hf"
+    run_module("dinosr_espnet.bin.export_hf", str(exp), str(out_dir))
+    model = load_model(exp)
+    assert model.num_updates == 4
+    hf_model, extractor = hugging_face(out_dir)
+    waveform = read_audio(next(iter(paths.values())))
+    with torch.no_grad():
+        ours = model.student(torch.from_numpy(waveform)[None], torch.tensor([len(waveform)])).x
+    assert relative_error(ours, hidden_states_of(hf_model, extractor, [waveform])[-1]) < TOLERANCE
