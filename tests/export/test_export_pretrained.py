@@ -234,6 +234,18 @@ def test_missing_model_dir_is_named_without_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_corrupt_checkpoint_is_named_without_traceback(pretrained, tmp_path):
+    _, directory = pretrained
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text((directory / "config.yaml").read_text())
+    (broken / "model.pth").write_bytes((directory / "model.pth").read_bytes()[:1000])
+    process = run_export(broken, tmp_path / "out")
+    assert process.returncode == 1 and "Traceback" not in process.stderr, process.stderr
+    assert f"{broken / 'model.pth'}: not a readable state dict" in process.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_wrong_model_type_and_unsupported_fields_are_named(pretrained, tmp_path):
     _, directory = pretrained
     hubert = tmp_path / "hubert"
