@@ -30,6 +30,8 @@ EXTRAS_REQUIRE = {
     # test (tests/nets/test_reference_parity.py) and the benchmark compare the student with.
     "test": ["pytest", "pytest-timeout", REFERENCE_MODEL],
     "bench": [REFERENCE_MODEL],
+    # transformers: bin.export_hf writes Data2VecAudioModel / Data2VecAudioForCTC directories (safetensors)
+    "export": [REFERENCE_MODEL],
 }
 
 setup(

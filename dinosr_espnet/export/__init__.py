@@ -1,0 +1,1 @@
+"""Using DinoSR models outside this project: Hugging Face export, batched feature and unit extraction."""
