@@ -61,6 +61,9 @@ REPRESENTED_FIELDS = {
 PRETRAINING_ONLY_FIELDS = {
     "feature_grad_mult", "require_same_masks", "average_top_k_layers", "codebook_size", "codebook_decay",
     "loss_beta", "loss_scale", "ema_decay", "ema_end_decay", "ema_anneal_end_step", "freeze_teacher_step",
+    "codebook_reseed_after", "codebook_init_from_targets",
+    # how the model runs, not what it computes
+    "compile", "compile_backend", "compile_mode", "compile_dynamic",
 }
 
 
