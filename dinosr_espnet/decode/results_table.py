@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.analysis.report import unit_comparison_lines
 from dinosr_espnet.decode.run_summary import command_lines, machine_lines, stage_time_lines
 
@@ -182,7 +183,5 @@ def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = Non
                   "from a secondary source, 100h confirmed).", ""]
     if notes_text:
         lines += [notes_text, ""]
-    temporary = Path(str(output) + ".tmp")
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    temporary.replace(output)
+    atomic_write_text(output, "\n".join(lines))
     return scores

@@ -13,6 +13,8 @@
   (emulated) global batch; a step that AMP skips because of inf/NaN gradients calls no
   ``optimizer.step()`` and advances nothing. (The codebooks still take one EMA step per forward:
   that update lives inside the model's forward, on the statistics of that micro-batch.)
+- Checkpoints: ``--resume`` / ``--init_param`` load tensors only unless ``--trust_checkpoint
+  true``; every save is atomic and ``checkpoint.pth`` is written last (``tasks/checkpoint.py``).
 - ``--health_log_interval N``: a ``health:`` log line every N updates and collapse warnings
   (``health.py``).
 """
@@ -32,6 +34,7 @@ from espnet2.utils.types import float_or_none
 
 from dinosr_espnet.nets import SSL_MODELS
 from dinosr_espnet.nets.config import DinoSRConfig
+from dinosr_espnet.tasks.checkpoint import add_trust_argument, run_main_worker
 from dinosr_espnet.tasks.collate import CropToShortestCollate
 from dinosr_espnet.tasks.health import TrainingHealthMonitor
 from dinosr_espnet.tasks.pretrain_model import SSLPretrainModel
@@ -78,8 +81,14 @@ class DinoSRTask(AbsTask):
         group.add_argument("--collapse_min_loss", type=float_or_none, default=None,
                            help="warn when the loss falls below this (default 0.1 x ln codebook_size "
                                 "for dinosr, disabled for data2vec)")
+        add_trust_argument(group)
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        # --resume and --init_param load through checkpoint_io; saves are atomic and ordered
+        run_main_worker(super().main_worker, args)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
