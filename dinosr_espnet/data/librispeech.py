@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from dinosr_espnet.atomic_files import atomic_open
+from dinosr_espnet.atomic_files import atomic_open, atomic_write_text
 from dinosr_espnet.data.kaldi_data import DataDirError, Utterance, validate_data_dir, write_data_dir
 from dinosr_espnet.data.text_normalization import transcript_problem
 
@@ -96,7 +96,7 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
             utterances += scan_tree(roots[corpus] / relative)
         write_data_dir(directory, utterances, num_jobs, alignments)
         counts[name] = validate_data_dir(directory, num_jobs)
-        (directory / ".done").write_text(marker)
+        atomic_write_text(directory / ".done", marker)
         log(f"[prepare] {directory}: {counts[name]} utterances")
     return counts
 

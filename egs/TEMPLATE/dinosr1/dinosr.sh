@@ -320,7 +320,7 @@ if run_stage 4; then
             else
                 model="$(pretrained_model_of "${init}")"
                 require_files "fine-tuning from ${init} (run stage 3 first)" "${model}"
-                init_args=(--encoder_conf "pretrained_model=${model}")
+                init_args=(--pretrained_model "${model}")  # a plain path: --encoder_conf would YAML-parse it
             fi
             for seed in ${seeds}; do
                 output_dir="$(finetune_dir_of "${init}" "${split}" "${seed}")"
