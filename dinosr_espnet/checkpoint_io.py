@@ -22,6 +22,7 @@ import contextlib
 import datetime
 import os
 import pickle
+import re
 import typing
 import zipfile
 from pathlib import Path
@@ -95,6 +96,25 @@ def safe_globals() -> List[Any]:
     return plain + _numpy_globals() + _omegaconf_globals()
 
 
+def _qualified_name(item: Any) -> str:
+    return f"{getattr(item, '__module__', '')}.{getattr(item, '__qualname__', getattr(item, '_name', ''))}"
+
+
+def _refused_detail(path: Path, error: Exception) -> str:
+    """The globals of ``path`` outside the allow-list (read without unpickling), else torch's reason."""
+    import torch
+
+    try:
+        allowed = {_qualified_name(item) for item in safe_globals()} | {"typing.Any"}
+        unsafe = [name for name in torch.serialization.get_unsafe_globals_in_checkpoint(path) if name not in allowed]
+    except Exception:  # noqa: BLE001  (only used to word the message)
+        unsafe = []
+    if unsafe:
+        return "types " + ", ".join(unsafe[:10])
+    match = re.search(r"WeightsUnpickler error: ([^\n]*)", str(error))
+    return (match.group(1) if match else str(error).strip().splitlines()[0])[:300]
+
+
 def _refusal(path: Path, detail: str) -> UntrustedCheckpointError:
     return UntrustedCheckpointError(
         f"{path}: refused to load: it holds Python objects outside the safe allow-list ({detail}); "
@@ -135,9 +155,7 @@ def load_checkpoint(path: PathLike, trust: Optional[bool] = None, map_location: 
             return torch.serialization.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         if not trust:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            detail = first_line.replace("Weights only load failed. ", "")
-            raise _refusal(path, detail[:300]) from None
+            raise _refusal(path, _refused_detail(path, error)) from None
     except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as error:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or another format?): "
                               f"{type(error).__name__}: {str(error).strip()[:300]}") from None
