@@ -26,7 +26,7 @@ from espnet2.train import trainer as espnet_trainer
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
 
-from dinosr_espnet.checkpoint_io import save_checkpoint
+from dinosr_espnet.checkpoint_io import CheckpointError, save_checkpoint
 from dinosr_espnet.tasks.checkpoint import (atomic_torch_saves, commit_pending_checkpoint,
                                             remove_dangling_links, remove_stale_temporaries)
 
@@ -70,6 +70,18 @@ class CheckpointSafeTrainer(Trainer):
                         plot_attention_iter_factory=plot_attention_iter_factory,
                         trainer_options=trainer_options, distributed_option=distributed_option)
             commit_pending_checkpoint()
+
+    @staticmethod
+    def resume(checkpoint, *args, **kwargs) -> None:
+        """ESPnet's resume (loading through checkpoint_io in the task's scope); a checkpoint.pth of
+        another model or run is one error naming it, not a traceback."""
+        try:
+            Trainer.resume(checkpoint, *args, **kwargs)
+        except (RuntimeError, KeyError, ValueError) as error:
+            if isinstance(error, CheckpointError):
+                raise
+            raise CheckpointError(f"--resume: {checkpoint} does not fit this run (another model or "
+                                  f"options?): {str(error).strip()[:2000]}") from None
 
     @classmethod
     def train_one_epoch(cls, *args, **kwargs) -> bool:
