@@ -2,7 +2,7 @@
 
 Every checkpoint the project (or ESPnet, on the project's behalf) reads comes through
 ``load_checkpoint``: ``torch.load(weights_only=True)`` with an allow-list of the few harmless
-non-tensor types real checkpoints hold (``SAFE_GLOBALS``: the omegaconf ``cfg`` of the official
+non-tensor types real checkpoints hold (``safe_globals()``: the omegaconf ``cfg`` of the official
 fairseq checkpoint, the numpy scalars and ``timedelta`` of ESPnet's ``checkpoint.pth``). Anything
 else is refused with a ``CheckpointError`` that names the file and ``--trust_checkpoint``, the
 only way (per command) to unpickle arbitrary objects, which can run code from the file.
