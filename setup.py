@@ -22,6 +22,9 @@ INSTALL_REQUIRES = [
     "jiwer",
     "editdistance",
     "numpy",
+    # the official fairseq checkpoint's cfg is an omegaconf DictConfig, rebuilt by checkpoint_io's
+    # allow-list (also a dependency of espnet through hydra-core)
+    "omegaconf",
 ]
 
 REFERENCE_MODEL = "transformers==5.24.0"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from dinosr_espnet.atomic_files import atomic_write_text
+
 SILENCE = "sil"
 # The 39 ARPAbet phones of the CMU dictionary, in a phonetic order (silence, vowels, diphthongs, glides
 # and liquids, nasals, stops, affricates, fricatives) so that plots group similar sounds together.
@@ -85,9 +87,8 @@ def read_frame_phones(path: str | Path, check_inventory: bool = True) -> Dict[st
 
 def write_frame_phones(path: str | Path, alignments: Dict[str, Sequence[str]]) -> None:
     """Write ``{utt_id: phones}`` as a sorted ``frame_phones`` file."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for utterance in sorted(alignments):
-            handle.write(f"{utterance} {' '.join(alignments[utterance])}\n")
+    atomic_write_text(path, "".join(f"{utterance} {' '.join(alignments[utterance])}\n"
+                                    for utterance in sorted(alignments)))
 
 
 def phones_to_indices(phones: Sequence[str]) -> List[int]:

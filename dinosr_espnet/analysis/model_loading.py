@@ -1,4 +1,7 @@
-"""Load a pre-trained DinoSR model from ``exp/pretrain_<tag>/{model.pth,config.yaml}`` (INTERFACES.md sec. 2)."""
+"""Load a pre-trained DinoSR model from ``exp/pretrain_<tag>/{model.pth,config.yaml}`` (INTERFACES.md sec. 2).
+
+Both files are read through ``checkpoint_io`` (tensors only unless ``trust_checkpoint``; the weights
+must match the architecture key for key)."""
 from __future__ import annotations
 
 from dataclasses import fields
@@ -6,18 +9,16 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
-import yaml
 from torch import nn
+
+from dinosr_espnet import checkpoint_io
 
 SSL_PREFIX = "ssl."
 
 
 def read_model_config(config_path: Path) -> Tuple[str, Dict[str, Any]]:
     """(``model`` name, ``model_conf`` dict) of an ESPnet pre-training ``config.yaml``."""
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: no such file (expected the config.yaml of a pre-training run)")
-    with open(config_path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle) or {}
+    config = checkpoint_io.read_model_config(config_path)
     if "model" not in config:
         raise ValueError(f"{config_path}: no 'model' key (expected 'model: dinosr')")
     return str(config["model"]), dict(config.get("model_conf") or {})
@@ -45,7 +46,8 @@ def build_model(model_name: str, model_conf: Dict[str, Any], config_path: Path) 
 
 
 def load_model(model_dir: str | Path, random_init: bool = False, seed: int = 0,
-               checkpoint_name: str = "model.pth", device: Optional[str] = None) -> nn.Module:
+               checkpoint_name: str = "model.pth", device: Optional[str] = None,
+               trust_checkpoint: bool = False) -> nn.Module:
     """The SSL model (``DinoSRModel``; ``Data2VecModel`` gives k-means units only) of ``model_dir``; ``random_init`` builds the same architecture without loading
     weights (seeded), the baseline the trained model's units are compared with."""
     model_dir = Path(model_dir)
@@ -57,16 +59,17 @@ def load_model(model_dir: str | Path, random_init: bool = False, seed: int = 0,
         checkpoint_path = model_dir / checkpoint_name
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"{checkpoint_path}: no such file (use --random_init to analyse an untrained model)")
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        state = checkpoint_io.load_checkpoint(checkpoint_path, trust=trust_checkpoint)
         state = state.get("model", state) if isinstance(state, dict) and "model" in state else state
-        ssl_state = {key[len(SSL_PREFIX):]: value for key, value in state.items() if key.startswith(SSL_PREFIX)}
+        if not isinstance(state, dict):
+            raise checkpoint_io.CheckpointError(f"{checkpoint_path}: expected a state dict, got {type(state).__name__}")
+        ssl_state = checkpoint_io.prefixed(state, SSL_PREFIX)
         if not ssl_state:
-            raise ValueError(f"{checkpoint_path}: no '{SSL_PREFIX}*' keys (expected an ESPnet pre-training state dict)")
-        missing, unexpected = model.load_state_dict(ssl_state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{checkpoint_path}: does not match the architecture of {config_path}: "
-                             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+            raise checkpoint_io.CheckpointError(
+                f"{checkpoint_path}: no '{SSL_PREFIX}*' keys (expected an ESPnet pre-training state dict; "
+                f"key prefixes found: {checkpoint_io.key_prefixes(state)})")
+        checkpoint_io.load_state_dict_strictly(model, ssl_state, checkpoint_path,
+                                               f"the architecture of {config_path} (keys relative to '{SSL_PREFIX}')")
     if device is not None:
         model = model.to(device)
     return model.eval()

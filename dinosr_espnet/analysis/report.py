@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from dinosr_espnet.atomic_files import atomic_open, atomic_write_text
 from dinosr_espnet.analysis.unit_analysis import SOURCE_DESCRIPTIONS, UNIT_SOURCES, UnitAnalysis
 
 SOURCE_TITLES = {"codebook": "online codebook", "head": "student head", "kmeans": "offline k-means"}
@@ -29,7 +30,7 @@ def write_json(analysis: UnitAnalysis, path: Path, header: Dict) -> None:
                "phones": list(analysis.phones), "layers": analysis.layers, "unit_sources": SOURCE_DESCRIPTIONS,
                "kmeans": {str(layer): details for layer, details in analysis.kmeans.items()},
                "results": results_rows(analysis)}
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def markdown_table(analysis: UnitAnalysis) -> str:
@@ -52,12 +53,13 @@ def write_markdown(analysis: UnitAnalysis, path: Path, header: Dict) -> None:
             "E_phone[max_unit p(unit|phone)], PNMI = I(phone; unit) / H(phone), code perplexity = exp(H(unit))",
             *[f"- {SOURCE_TITLES[source]}: {description}" for source, description in SOURCE_DESCRIPTIONS.items()],
             "", markdown_table(analysis), ""]
-    path.write_text("\n".join(text), encoding="utf-8")
+    atomic_write_text(path, "\n".join(text))
 
 
 def save_counts(analysis: UnitAnalysis, path: Path) -> None:
     arrays = {f"{source}_layer{layer}": counts for (source, layer), counts in analysis.joint.items()}
-    np.savez_compressed(path, phones=np.array(analysis.phones), **arrays)
+    with atomic_open(path, "wb") as handle:  # a handle: numpy would append .npz to a path
+        np.savez_compressed(handle, phones=np.array(analysis.phones), **arrays)
 
 
 def load_counts(path: Path) -> Tuple[Tuple[str, ...], Dict[Tuple[str, int], np.ndarray]]:

@@ -15,16 +15,24 @@ Faithful to fairseq's ``wav2vec_ctc`` fine-tuning of DinoSR (dinosr_spec.md sect
   and channel masking (spans of ``mask_channel_length`` channels zeroed for the whole utterance,
   fairseq's ``min_masks`` 0), then LayerDrop and dropouts as configured.
 
-The architecture comes from ``config.yaml`` beside ``pretrained_model`` (its ``model_conf``),
-overridden by ``model_conf`` / architecture keywords given in ``encoder_conf``; without a
-``pretrained_model`` (or with ``load_pretrained_weights: false``) the student is randomly
-initialised: the ``scratch`` baseline, for which ``freeze_feature_extractor: false`` keeps the
-comparison fair (a CNN frozen at random init would handicap it).
+The architecture comes from the pre-trained model's ``model_conf`` (``pretrained_config``, or the
+``config.yaml`` beside ``pretrained_model``), overridden by ``model_conf`` / architecture keywords
+given in ``encoder_conf``; without a ``pretrained_model`` (or with ``load_pretrained_weights:
+false``) the student is randomly initialised: the ``scratch`` baseline, for which
+``freeze_feature_extractor: false`` keeps the comparison fair (a CNN frozen at random init would
+handicap it).
+
+A fine-tuned model is self-contained: ``bin.asr_train --pretrained_model PATH`` (``asr/task.py``)
+reads the pre-trained weights when fine-tuning starts and records the pre-trained model's
+``model_conf`` as ``encoder_conf.pretrained_config`` in the run's ``config.yaml``, without the path,
+so building the encoder from that ``config.yaml`` (decoding) reads no pre-training file: its
+weights come from the fine-tuned state dict.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import fields
 from typing import Any, Dict, Optional, Tuple
 
@@ -38,9 +46,9 @@ from dinosr_espnet.asr.update_counter import count_optimizer_updates
 # registration hook: `--help` and every other encoder keep working whatever state nets/ is in.
 
 
-def _finetune_config(pretrained_model: Optional[str], model_conf: Dict[str, Any],
-                     finetune_values: Dict[str, Any]) -> "DinoSRConfig":
-    """checkpoint config.yaml < model_conf (architecture) < fine-tuning regularisation."""
+def _finetune_config(pretrained_model: Optional[str], pretrained_config: Optional[Dict[str, Any]],
+                     model_conf: Dict[str, Any], finetune_values: Dict[str, Any]) -> "DinoSRConfig":
+    """pre-trained model_conf < model_conf (architecture) < fine-tuning regularisation."""
     from dinosr_espnet.nets.config import DinoSRConfig
 
     overridden = sorted(key for key in set(model_conf) & set(finetune_values)
@@ -49,12 +57,16 @@ def _finetune_config(pretrained_model: Optional[str], model_conf: Dict[str, Any]
         # e.g. a pre-training model_conf copied whole: its dropout/mask values are pre-training ones
         logging.warning(f"encoder_conf model_conf values of {overridden} are replaced by the fine-tuning "
                         f"keywords of encoder_conf (set those directly in encoder_conf)")
-    checkpoint_conf = read_pretraining_config(pretrained_model) if pretrained_model else {}
+    if pretrained_config is not None:
+        checkpoint_conf = dict(pretrained_config)
+    else:
+        checkpoint_conf = read_pretraining_config(pretrained_model) if pretrained_model else {}
     known = {item.name for item in fields(DinoSRConfig)}
     # a pre-training config may carry fields a newer/older DinoSRConfig lacks: keep the known ones
     ignored = sorted(set(checkpoint_conf) - known)
     if ignored:
-        logging.warning(f"{pretrained_model}: config.yaml model_conf keys not used by the encoder: {ignored}")
+        logging.warning(f"{pretrained_model or 'pretrained_config'}: model_conf keys not used by the encoder: "
+                        f"{ignored}")
     values = {key: value for key, value in checkpoint_conf.items() if key in known}
     values.update(model_conf)
     values.update(finetune_values)
@@ -73,6 +85,8 @@ class DinoSREncoder(AbsEncoder):
         input_size: ESPnet's feature size; must be 1 (raw waveform, ``frontend: none``).
         pretrained_model: ``model.pth`` of a pre-training run (``config.yaml`` beside it), or None
             for random initialisation.
+        pretrained_config: the pre-trained model's ``model_conf`` (``DinoSRConfig`` fields); given,
+            ``config.yaml`` beside ``pretrained_model`` is not read (recorded by ``bin.asr_train``).
         load_pretrained_weights: False takes only the architecture from ``pretrained_model``'s
             config.yaml and keeps the random initialisation (a scratch baseline of the same shape).
         model_conf: ``DinoSRConfig`` architecture overrides (also accepted as plain keywords).
@@ -88,6 +102,7 @@ class DinoSREncoder(AbsEncoder):
         self,
         input_size: int = 1,
         pretrained_model: Optional[str] = None,
+        pretrained_config: Optional[Dict[str, Any]] = None,
         load_pretrained_weights: bool = True,
         model_conf: Optional[Dict[str, Any]] = None,
         freeze_feature_extractor: bool = True,
@@ -119,7 +134,11 @@ class DinoSREncoder(AbsEncoder):
             feature_grad_mult=0.0 if freeze_feature_extractor else 1.0,
             mask_prob=mask_prob, mask_length=mask_length, mask_min_masks=mask_min_masks,
             require_same_masks=True)
-        self.config = _finetune_config(pretrained_model, model_conf, finetune_values)
+        if pretrained_model is not None and not isinstance(pretrained_model, (str, os.PathLike)):
+            raise ValueError(f"encoder_conf pretrained_model must be a path, got {type(pretrained_model).__name__} "
+                             f"{pretrained_model!r} (--encoder_conf parses its value as YAML: give the path with "
+                             f"bin.asr_train --pretrained_model instead)")
+        self.config = _finetune_config(pretrained_model, pretrained_config, model_conf, finetune_values)
         from dinosr_espnet.nets.speech_encoder import SpeechEncoder
 
         self.student = SpeechEncoder(self.config)

@@ -4,15 +4,18 @@ A pre-training run (``dinosr_espnet.bin.dinosr_train``) and ``bin.import_fairseq
 ``<dir>/model.pth``, a state dict whose SSL model sits under ``ssl.`` (so the student is
 ``ssl.student.*``), and ``<dir>/config.yaml`` whose ``model_conf`` holds the ``DinoSRConfig`` fields
 (docs/INTERFACES.md section 2). Fine-tuning keeps the student only: teacher, codebooks and
-prediction heads are dropped.
+prediction heads are dropped. Files are read through ``checkpoint_io`` (tensors only unless the
+command was given ``--trust_checkpoint``; ``config.yaml`` with ``yaml.safe_load``).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Any, Dict, Mapping, Union
 
 import torch
-import yaml
+
+from dinosr_espnet.checkpoint_io import (CheckpointError, key_prefixes, load_checkpoint, prefixed,
+                                         read_model_config, state_mismatches)
 
 STUDENT_PREFIX = "ssl.student."
 
@@ -26,61 +29,28 @@ def read_pretraining_config(checkpoint_path: PathLike) -> Dict[str, Any]:
         raise FileNotFoundError(
             f"pretrained_model {checkpoint_path}: no config.yaml beside it ({config_path}); it gives the "
             f"architecture (model_conf) of the pre-trained model")
-    with open(config_path, encoding="utf-8") as stream:
-        config = yaml.safe_load(stream) or {}
-    model_conf = config.get("model_conf") or {}
-    if not isinstance(model_conf, dict):
-        raise ValueError(f"{config_path}: model_conf must be a mapping, got {type(model_conf).__name__}")
-    return dict(model_conf)
+    return dict(read_model_config(config_path).get("model_conf") or {})
 
 
 def read_student_state(checkpoint_path: PathLike) -> Dict[str, torch.Tensor]:
     """The student's tensors (``ssl.student.*`` with the prefix removed) of a pre-training state dict."""
     checkpoint_path = Path(checkpoint_path)
-    if not checkpoint_path.is_file():
-        raise FileNotFoundError(f"pretrained_model not found: {checkpoint_path}")
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint_path)
     if not isinstance(state, Mapping):
-        raise ValueError(f"{checkpoint_path}: expected a state dict, got {type(state).__name__}")
-    student = {key[len(STUDENT_PREFIX):]: value for key, value in state.items()
-               if key.startswith(STUDENT_PREFIX)}
+        raise CheckpointError(f"{checkpoint_path}: expected a state dict, got {type(state).__name__}")
+    student = prefixed(state, STUDENT_PREFIX)
     if not student:
-        prefixes = sorted({".".join(key.split(".")[:2]) for key in state})[:10]
-        raise ValueError(f"{checkpoint_path}: no '{STUDENT_PREFIX}*' keys, so this is not a DinoSR/data2vec "
-                         f"pre-training checkpoint (key prefixes found: {prefixes})")
+        raise CheckpointError(f"{checkpoint_path}: no '{STUDENT_PREFIX}*' keys, so this is not a DinoSR/data2vec "
+                              f"pre-training checkpoint (key prefixes found: {key_prefixes(state)})")
     return student
 
 
-def _listed(items: List[str], limit: int = 12) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
-
-
-def architecture_mismatches(model_state: Mapping[str, torch.Tensor],
-                            checkpoint_state: Mapping[str, torch.Tensor]) -> Tuple[List[str], List[str], List[str]]:
-    """(missing from checkpoint, unexpected in checkpoint, ``key: checkpoint shape vs model shape``)."""
-    missing = sorted(set(model_state) - set(checkpoint_state))
-    unexpected = sorted(set(checkpoint_state) - set(model_state))
-    shapes = [f"{key}: checkpoint {tuple(checkpoint_state[key].shape)} vs model {tuple(model_state[key].shape)}"
-              for key in sorted(set(model_state) & set(checkpoint_state))
-              if tuple(checkpoint_state[key].shape) != tuple(model_state[key].shape)]
-    return missing, unexpected, shapes
-
-
 def load_student_weights(student: torch.nn.Module, checkpoint_path: PathLike) -> None:
-    """Copy the checkpoint's student into ``student``; ValueError naming every mismatching key/shape."""
+    """Copy the checkpoint's student into ``student``; CheckpointError naming every mismatching key/shape."""
     checkpoint_state = read_student_state(checkpoint_path)
-    model_state = student.state_dict()
-    missing, unexpected, shapes = architecture_mismatches(model_state, checkpoint_state)
-    if missing or unexpected or shapes:
-        problems = []
-        if shapes:
-            problems.append(f"shape mismatches: {_listed(shapes)}")
-        if missing:
-            problems.append(f"keys the model needs but the checkpoint lacks: {_listed(missing)}")
-        if unexpected:
-            problems.append(f"checkpoint keys the model does not have: {_listed(unexpected)}")
-        raise ValueError(
+    problems = state_mismatches(student.state_dict(), checkpoint_state)
+    if problems:
+        raise CheckpointError(
             f"pretrained_model {checkpoint_path} does not match the encoder's architecture "
             f"(keys are relative to '{STUDENT_PREFIX}'); {'; '.join(problems)}. The architecture comes from "
             f"config.yaml beside the checkpoint, overridden by encoder_conf model_conf; remove conflicting "

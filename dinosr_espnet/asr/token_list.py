@@ -10,6 +10,8 @@ import string
 from pathlib import Path
 from typing import List, Union
 
+from dinosr_espnet.atomic_files import atomic_write_text
+
 BLANK = "<blank>"
 UNKNOWN = "<unk>"
 SPACE = "<space>"
@@ -27,9 +29,4 @@ def write_char_token_list(path: Union[str, Path]) -> Path:
     Parent directories are created. Writing is atomic (temporary file then rename), so a stage
     interrupted here never leaves a truncated token list behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("\n".join(char_token_list()) + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return atomic_write_text(path, "\n".join(char_token_list()) + "\n")

@@ -28,6 +28,7 @@ from typing import List, Optional
 import torch
 
 from dinosr_espnet.analysis.alignments import AlignmentError
+from dinosr_espnet.checkpoint_io import add_trust_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train_log", type=Path, default=None,
                         help="ESPnet train.log to plot (default: MODEL_DIR/train.log when it exists)")
     parser.add_argument("--seed", type=int, default=0, help="seed of random init, k-means and frame sampling")
+    add_trust_argument(parser)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device (default: %(default)s)")
     return parser
@@ -67,7 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     started = time.time()
     try:
-        model = load_model(args.model_dir, random_init=args.random_init, seed=args.seed, checkpoint_name=args.checkpoint)
+        model = load_model(args.model_dir, random_init=args.random_init, seed=args.seed, checkpoint_name=args.checkpoint,
+                           trust_checkpoint=args.trust_checkpoint)
         extractor = UnitExtractor(model, args.device)
         utterances = read_data_dir(args.data_dir, args.max_utterances)
         print(f"analysing {len(utterances)} utterances of {args.data_dir} with "

@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     try:
         data_dir = read_data_dir(_data_dir_of(args))
         device = default_device(requested_device(args))
-        model, token_list = load_asr_model(args.asr_train_config, args.asr_model_file, device)
+        model, token_list = load_asr_model(args.asr_train_config, args.asr_model_file, device,
+                                           trust_checkpoint=args.trust_checkpoint)
     except (FileNotFoundError, ValueError) as error:
         print(f"asr_inference: error: {error}", file=sys.stderr)
         return 2

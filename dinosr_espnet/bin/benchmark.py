@@ -28,6 +28,7 @@ from typing import List, Optional
 
 import torch
 
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.benchmark.settings import DTYPES, SECTIONS, BenchmarkSettings
 
 
@@ -115,8 +116,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     environment["date_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     print(to_markdown(environment, settings.to_dict(), sections))
     if args.output_json:
-        args.output_json.parent.mkdir(parents=True, exist_ok=True)
-        args.output_json.write_text(to_json(environment, settings.to_dict(), sections), encoding="utf-8")
+        atomic_write_text(args.output_json, to_json(environment, settings.to_dict(), sections))
         log(f"wrote {args.output_json}")
     return 0
 

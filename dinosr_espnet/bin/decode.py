@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         if args.num_workers is not None:
             config = dataclasses.replace(config, num_workers=args.num_workers)
         run_decoding(args.asr_train_config, args.asr_model_file, args.output_dir, test_sets, config, tune_set=args.tune_set, lexicon=args.lexicon,
-                     lm=args.lm, lm_mode=args.lm_mode, device=device)
+                     lm=args.lm, lm_mode=args.lm_mode, device=device, trust_checkpoint=args.trust_checkpoint)
     except (FileNotFoundError, ValueError) as error:
         print(f"decode: error: {error}", file=sys.stderr)
         return 2

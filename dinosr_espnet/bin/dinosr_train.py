@@ -19,7 +19,10 @@ import dinosr_espnet  # noqa: F401  (installs the registration hook before ESPne
 def main(cmd=None):
     # Importing the task imports espnet2.tasks.abs_task, whose registries (our scheduler) the
     # hook fills right then; the ASR registries are not needed here, so they are not imported.
+    from dinosr_espnet.tasks.conf_options import safe_conf_options
     from dinosr_espnet.tasks.dinosr import DinoSRTask
+
+    safe_conf_options()  # --*_conf values: yaml.safe_load, never objects
 
     DinoSRTask.main(cmd=cmd)
 

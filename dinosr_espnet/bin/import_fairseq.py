@@ -5,63 +5,54 @@
 writes ``model.pth`` (the ``DinoSRModel`` state dict with every key prefixed ``ssl.``, the layout of a
 pre-training run of this project) and ``config.yaml`` beside it (``model: dinosr``, ``model_conf``).
 Codebooks keep their running sums and counts; the teacher comes from the checkpoint's ``_ema``.
+
+The checkpoint is read without unpickling code (``checkpoint_io``): tensors, plain containers and
+the omegaconf types of fairseq's ``cfg`` (omegaconf is installed with ESPnet's hydra-core). A file
+holding anything else is refused, naming it, unless ``--trust_checkpoint`` is given (unpickling can
+run code from the file: only for files you trust).
 """
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import torch
-import yaml
-
+from dinosr_espnet.checkpoint_io import (CheckpointError, add_trust_argument, load_checkpoint,
+                                         write_model_dir)
 from dinosr_espnet.nets.dinosr import DinoSRModel
 from dinosr_espnet.nets.fairseq_checkpoint import (check_state_against, config_from_fairseq,
                                                    fairseq_to_dinosr)
 
 
 def _plain(value: Any) -> Any:
-    """Nested mappings (also omegaconf DictConfig) -> plain dicts, without importing omegaconf."""
+    """Nested mappings (also omegaconf DictConfig / ListConfig) -> plain dicts and lists."""
     if hasattr(value, "items"):
         return {str(key): _plain(item) for key, item in value.items()}
+    if type(value).__name__ == "ListConfig" or isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
     return value
 
 
-def load_fairseq_checkpoint(path: Path) -> Dict[str, Any]:
-    """``torch.load`` a fairseq checkpoint on CPU. Its ``cfg`` is usually an omegaconf object, which the
-    safe loader refuses; then the file is unpickled in full (only do this with files you trust)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001  (omegaconf objects in cfg)
-        print(f"note: {path} holds non-tensor objects (fairseq cfg); loading it with weights_only=False",
-              file=sys.stderr)
-        return torch.load(path, map_location="cpu", weights_only=False)
+def load_fairseq_checkpoint(path: Path, trust: bool = False) -> Dict[str, Any]:
+    """The fairseq checkpoint dict on CPU, through ``checkpoint_io.load_checkpoint``: tensors and the
+    allow-listed omegaconf ``cfg`` types only (the official layout), everything else only with ``trust``."""
+    return load_checkpoint(path, trust=trust)
 
 
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
-def import_checkpoint(checkpoint: Path, output: Path, num_updates: Optional[int] = None) -> Dict[str, Any]:
+def import_checkpoint(checkpoint: Path, output: Path, num_updates: Optional[int] = None,
+                      trust: bool = False) -> Dict[str, Any]:
     """Convert ``checkpoint`` -> ``output`` (model.pth) + ``output.parent/config.yaml``; returns a summary."""
+    import torch
+
     print(f"loading {checkpoint}", file=sys.stderr)
-    content = load_fairseq_checkpoint(checkpoint)
+    content = load_fairseq_checkpoint(checkpoint, trust=trust)
     if not isinstance(content, dict) or "model" not in content:
         raise KeyError(f"{checkpoint}: not a fairseq checkpoint (no 'model' entry; top-level keys: "
                        f"{sorted(content) if isinstance(content, dict) else type(content).__name__})")
     model_state = content["model"]
-    cfg = _plain(content.get("cfg") or {})
+    try:
+        cfg = _plain(content.get("cfg") or {})
+    except Exception as error:  # noqa: BLE001  (e.g. an omegaconf interpolation that does not resolve)
+        raise CheckpointError(f"{checkpoint}: cfg cannot be read: {type(error).__name__}: {error}") from None
     model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
     if isinstance(model_cfg, dict) and model_cfg.get("_name") not in (None, "dinosr"):
         raise ValueError(f"{checkpoint}: cfg.model._name is {model_cfg.get('_name')!r}, expected 'dinosr'")
@@ -74,16 +65,10 @@ def import_checkpoint(checkpoint: Path, output: Path, num_updates: Optional[int]
         expected = DinoSRModel(config).state_dict()
     check_state_against(state, expected, str(checkpoint))
     state = {f"ssl.{key}": value.to(expected[key].dtype).contiguous() for key, value in state.items()}
-    atomic_write(output, lambda temporary: torch.save(state, temporary))
     config_path = output.parent / "config.yaml"
     document = {"model": "dinosr", "model_conf": config.to_dict(),
                 "imported_from": str(checkpoint), "num_updates": num_updates}
-
-    def write_yaml(temporary: str) -> None:
-        with open(temporary, "w") as stream:
-            yaml.safe_dump(document, stream, sort_keys=False)
-
-    atomic_write(config_path, write_yaml)
+    write_model_dir(state, output, document)
     summary = {"tensors": len(state), "parameters": sum(v.numel() for v in state.values()),
                "num_updates": num_updates, "config": str(config_path), "model": str(output)}
     print(f"wrote {output} ({summary['tensors']} tensors) and {config_path}", file=sys.stderr)
@@ -98,13 +83,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("output", type=Path, help="model.pth to write (config.yaml goes beside it)")
     parser.add_argument("--num_updates", type=int, default=None,
                         help="update count to store (default: the checkpoint's optimizer_history, else 0)")
+    add_trust_argument(parser)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     try:
-        import_checkpoint(args.checkpoint, args.output, args.num_updates)
+        import_checkpoint(args.checkpoint, args.output, args.num_updates, trust=args.trust_checkpoint)
     except (KeyError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from dinosr_espnet.atomic_files import atomic_write_text
+
 OPENSLR_12 = "https://www.openslr.org/resources/12"
 OPENSLR_11 = "https://www.openslr.org/resources/11"
 LIBRILIGHT = "https://dl.fbaipublicfiles.com/librilight/data"
@@ -101,14 +103,14 @@ def fetch(resource: Resource, download_dir: Path, log: Callable[[str], None]) ->
             os.replace(target, bad)
             raise ChecksumError(f"{target}: {resource.algorithm} {actual} != published {resource.checksum}; "
                                 f"moved to {bad}, run again to re-download")
-        verified.write_text(f"{resource.algorithm} {actual}\n")
+        atomic_write_text(verified, f"{resource.algorithm} {actual}\n")
         log(f"[download] {target}: {resource.algorithm} verified")
     extracted = download_dir / f".{resource.name}.extracted"
     if resource.extract and not extracted.exists():
         log(f"[download] extracting {target} into {download_dir}")
         with tarfile.open(target) as archive:
             archive.extractall(download_dir, filter="data")
-        extracted.write_text("ok\n")
+        atomic_write_text(extracted, "ok\n")
     return target
 
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import soundfile
 
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.data.phones import PHONE_SET, num_frames
 from dinosr_espnet.data.text_normalization import transcript_problem
 
@@ -37,9 +38,7 @@ class Utterance:
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    temporary.replace(path)
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def _audio_problem(path: str) -> Tuple[Optional[str], int]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from dinosr_espnet.atomic_files import atomic_open, atomic_write_text
 from dinosr_espnet.data.kaldi_data import DataDirError, Utterance, validate_data_dir, write_data_dir
 from dinosr_espnet.data.text_normalization import transcript_problem
 
@@ -95,7 +96,7 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
             utterances += scan_tree(roots[corpus] / relative)
         write_data_dir(directory, utterances, num_jobs, alignments)
         counts[name] = validate_data_dir(directory, num_jobs)
-        (directory / ".done").write_text(marker)
+        atomic_write_text(directory / ".done", marker)
         log(f"[prepare] {directory}: {counts[name]} utterances")
     return counts
 
@@ -118,14 +119,12 @@ def write_lm_text(source: Path, datadir: Path, drop_eval_sentences: bool = True)
     excluded = _eval_sentences(datadir) if drop_eval_sentences else set()
     opener = gzip.open if str(source).endswith(".gz") else open
     kept = 0
-    temporary = target.with_name(".lm_text.txt.tmp")
-    with opener(source, "rt", encoding="utf-8") as reader, open(temporary, "w", encoding="utf-8") as writer:
+    with opener(source, "rt", encoding="utf-8") as reader, atomic_open(target, "w") as writer:
         for line in reader:
             sentence = " ".join(line.split())
             if sentence and sentence not in excluded and transcript_problem(sentence) is None:
                 writer.write(sentence + "\n")
                 kept += 1
-    temporary.replace(target)
     return kept
 
 

@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile
 
+from dinosr_espnet.atomic_files import atomic_path, atomic_write_text
 from dinosr_espnet.data.audio_effects import add_noise, add_reverb, room_impulse_response, set_peak, sox_warp
 from dinosr_espnet.data.phones import frame_labels
 from dinosr_espnet.data.synth_plan import (ALL_PARTS, CONDITION_A_PARTS, CONDITION_B_PARTS,
@@ -44,17 +45,12 @@ COMPLETE_MARKER = ".complete"
 FINETUNE_FOLDS = 6
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+_atomic_write_text = atomic_write_text
 
 
 def _atomic_write_flac(path: Path, audio: np.ndarray) -> None:
-    temporary = path.with_name(f".{path.stem}.tmp{os.getpid()}.flac")
-    soundfile.write(str(temporary), np.clip(audio, -1.0, 1.0), 16000, subtype="PCM_16", format="FLAC")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        soundfile.write(str(temporary), np.clip(audio, -1.0, 1.0), 16000, subtype="PCM_16", format="FLAC")
 
 
 def chapter_dir(out: Path, chapter: ChapterPlan) -> Path:

@@ -15,10 +15,13 @@ def new_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, model_file_help: str, output_dir_help: str) -> None:
-    """``--asr_train_config``, ``--asr_model_file`` and ``--output_dir`` (all required)."""
+    """``--asr_train_config``, ``--asr_model_file``, ``--output_dir`` (required), ``--trust_checkpoint``."""
     parser.add_argument("--asr_train_config", type=Path, required=True, help="config.yaml of the fine-tuning run")
     parser.add_argument("--asr_model_file", type=Path, required=True, help=model_file_help)
     parser.add_argument("--output_dir", type=Path, required=True, help=output_dir_help)
+    from dinosr_espnet.checkpoint_io import add_trust_argument  # argparse only until it loads
+
+    add_trust_argument(parser)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser, device_help: str) -> None:

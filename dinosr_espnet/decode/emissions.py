@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from dinosr_espnet.atomic_files import atomic_open
 from dinosr_espnet.decode.datadir import DataDir
 
 FRAME_SECONDS = 0.02  # 50 Hz encoder output (stride 320 at 16 kHz)
@@ -45,12 +46,11 @@ def save_emissions(path: Path, emissions: Emissions) -> None:
     vocab = len(emissions.token_list)
     stacked = (np.concatenate(emissions.log_probs, axis=0) if emissions.log_probs
                else np.zeros((0, vocab), dtype=np.float32))
-    temporary = path.with_name(path.name + ".tmp.npz")
-    np.savez(temporary, log_probs=stacked.astype(np.float32),
-             lengths=np.array([len(x) for x in emissions.log_probs], dtype=np.int64),
-             utt_ids=np.array(emissions.utt_ids, dtype=str), token_list=np.array(emissions.token_list, dtype=str),
-             source=np.array(json.dumps(emissions.source)))
-    temporary.replace(path)  # never leave a partial file under the final name
+    with atomic_open(path, "wb") as handle:  # a handle: np.savez would append .npz to a path
+        np.savez(handle, log_probs=stacked.astype(np.float32),
+                 lengths=np.array([len(x) for x in emissions.log_probs], dtype=np.int64),
+                 utt_ids=np.array(emissions.utt_ids, dtype=str), token_list=np.array(emissions.token_list, dtype=str),
+                 source=np.array(json.dumps(emissions.source)))
 
 
 def load_emissions(path: Path) -> Emissions:
@@ -71,12 +71,19 @@ def model_signature(asr_model_file: Path) -> Dict[str, object]:
     return {"asr_model_file": str(Path(asr_model_file).resolve()), "size": stat.st_size, "mtime": stat.st_mtime}
 
 
-def load_asr_model(asr_train_config: Path, asr_model_file: Path, device: str = "cpu"):
+def load_asr_model(asr_train_config: Path, asr_model_file: Path, device: str = "cpu",
+                   trust_checkpoint: bool = False):
     """An ESPnet ASR model in eval mode, with this project's encoder classes registered first.
 
-    Returns ``(model, token_list)``.
+    Built from ``config.yaml`` (``yaml.safe_load``) without reading any pre-training file, then
+    given the weights of ``asr_model_file`` through ``checkpoint_io`` (tensors only unless
+    ``trust_checkpoint``; every missing or unexpected key is an error: ESPnet's own
+    ``build_model_from_file`` unpickles in full and ignores them). Returns ``(model, token_list)``.
     """
+    import argparse
+
     import dinosr_espnet  # noqa: F401  (registration hook)
+    from dinosr_espnet.checkpoint_io import load_checkpoint, load_state_dict_strictly, read_model_config
     from dinosr_espnet.registry import register_now
 
     register_now()
@@ -85,8 +92,19 @@ def load_asr_model(asr_train_config: Path, asr_model_file: Path, device: str = "
     for path, what in ((asr_train_config, "--asr_train_config"), (asr_model_file, "--asr_model_file")):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"{what} not found: {path}")
-    model, train_args = ASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
-    model.eval()
+    train_args = argparse.Namespace(**read_model_config(asr_train_config))
+    encoder_conf = dict(getattr(train_args, "encoder_conf", None) or {})
+    if getattr(train_args, "encoder", None) == "dinosr" and "pretrained_model" in encoder_conf:
+        # a run from before config.yaml recorded pretrained_config: the architecture still comes from
+        # the config.yaml beside pretrained_model, the weights (as always) from asr_model_file
+        encoder_conf["load_pretrained_weights"] = False
+        if "pretrained_config" in encoder_conf:
+            encoder_conf.pop("pretrained_model")
+    train_args.encoder_conf = encoder_conf
+    model = ASRTask.build_model(train_args)
+    state = load_checkpoint(asr_model_file, trust=trust_checkpoint)
+    load_state_dict_strictly(model, state, asr_model_file, f"the model of {asr_train_config}")
+    model.to(device).eval()
     if getattr(model, "ctc", None) is None:
         raise ValueError(f"{asr_model_file}: the model has no CTC head (ctc_weight must be > 0)")
     return model, list(train_args.token_list)

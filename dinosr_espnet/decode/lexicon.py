@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.decode.tokens import CtcTokens
 
 SENTENCE_MARKERS = {"<s>", "</s>", "<unk>", "<UNK>"}
@@ -48,9 +49,7 @@ def build_lexicon(words: Iterable[str], tokens: CtcTokens) -> Lexicon:
 def write_lexicon(path: Path, lexicon: Lexicon) -> None:
     lines = [f"{word}\t{' '.join(spelling)}\n" for word, spellings in lexicon.spellings.items()
              for spelling in spellings]
-    temporary = Path(str(path) + ".tmp")
-    temporary.write_text("".join(lines), encoding="utf-8")
-    temporary.replace(path)
+    atomic_write_text(path, "".join(lines))
 
 
 def read_lexicon(path: Path, tokens: Optional[CtcTokens] = None) -> Dict[str, List[List[str]]]:

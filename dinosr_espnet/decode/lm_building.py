@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from dinosr_espnet.atomic_files import atomic_open, atomic_path
 from dinosr_espnet.decode.lexicon import arpa_vocabulary, build_lexicon, write_lexicon
 from dinosr_espnet.decode.tokens import ctc_tokens
 
@@ -50,33 +51,26 @@ def _is_fresh(output: Path, *inputs: Path) -> bool:
 def run_lmplz(text: Path, arpa: Path, order: int, kenlm_bin_dir: Optional[Path] = None) -> None:
     """``lmplz -o order --discount_fallback`` (small corpora abort without it, toolchain facts 2)."""
     lmplz = kenlm_binary("lmplz", kenlm_bin_dir)
-    temporary = Path(str(arpa) + ".tmp")
-    with tempfile.TemporaryDirectory() as scratch, open(text, "rb") as source, open(temporary, "wb") as sink:
+    with tempfile.TemporaryDirectory() as scratch, open(text, "rb") as source, atomic_open(arpa, "wb") as sink:
         result = subprocess.run([str(lmplz), "-o", str(order), "--discount_fallback", "-S", "10%", "-T", scratch],
                                 stdin=source, stdout=sink, stderr=subprocess.PIPE)
-    if result.returncode != 0:
-        temporary.unlink(missing_ok=True)
-        raise RuntimeError(f"lmplz failed on {text} (rc {result.returncode}):\n{result.stderr.decode()[-2000:]}")
-    temporary.replace(arpa)
+        if result.returncode != 0:  # raised inside the block: the partial ARPA is discarded
+            raise RuntimeError(f"lmplz failed on {text} (rc {result.returncode}):\n{result.stderr.decode()[-2000:]}")
 
 
 def run_build_binary(arpa: Path, binary: Path, kenlm_bin_dir: Optional[Path] = None) -> None:
     build_binary = kenlm_binary("build_binary", kenlm_bin_dir)
-    temporary = Path(str(binary) + ".tmp")
-    result = subprocess.run([str(build_binary), str(arpa), str(temporary)], capture_output=True, text=True)
-    if result.returncode != 0:
-        temporary.unlink(missing_ok=True)
-        raise RuntimeError(f"build_binary failed on {arpa} (rc {result.returncode}):\n{result.stderr[-2000:]}")
-    temporary.replace(binary)
+    with atomic_path(binary) as temporary:
+        result = subprocess.run([str(build_binary), str(arpa), str(temporary)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"build_binary failed on {arpa} (rc {result.returncode}):\n{result.stderr[-2000:]}")
 
 
 def copy_arpa(source: Path, arpa: Path) -> None:
     """Copy (and gunzip) an existing ARPA such as the official LibriSpeech 4-gram."""
-    temporary = Path(str(arpa) + ".tmp")
     opener = gzip.open if str(source).endswith(".gz") else open
-    with opener(source, "rb") as reader, open(temporary, "wb") as writer:
+    with opener(source, "rb") as reader, atomic_open(arpa, "wb") as writer:
         shutil.copyfileobj(reader, writer, length=1 << 20)
-    temporary.replace(arpa)
 
 
 def build_lm(out_dir: Path, token_list: Path, text: Optional[Path] = None, arpa: Optional[Path] = None,

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.decode.datadir import DataDir, read_data_dir
 from dinosr_espnet.decode.decode_config import DecodeConfig
 from dinosr_espnet.decode.emissions import Emissions, cached_emissions
@@ -30,10 +31,7 @@ from dinosr_espnet.decode.tokens import CtcTokens, ctc_tokens
 
 def write_text(path: Path, utt_ids: Sequence[str], texts: Sequence[str]) -> None:
     """Kaldi ``text``: ``<utt> <words>`` in the given order (an empty hypothesis leaves just the id)."""
-    lines = [f"{utt} {text}".rstrip() + "\n" for utt, text in zip(utt_ids, texts)]
-    temporary = Path(str(path) + ".tmp")
-    temporary.write_text("".join(lines), encoding="utf-8")
-    temporary.replace(path)
+    atomic_write_text(path, "".join(f"{utt} {text}".rstrip() + "\n" for utt, text in zip(utt_ids, texts)))
 
 
 def _is_done(mode_dir: Path, record: dict) -> bool:
@@ -47,7 +45,7 @@ def _is_done(mode_dir: Path, record: dict) -> bool:
 def _finish_mode(mode_dir: Path, data_dir: DataDir, texts: List[str], record: dict, log) -> Optional[dict]:
     write_text(mode_dir / "text", data_dir.utt_ids, texts)
     if data_dir.text is None:
-        (mode_dir / "score.json").write_text(json.dumps({**record, "wer": None, "cer": None}, indent=2) + "\n")
+        atomic_write_text(mode_dir / "score.json", json.dumps({**record, "wer": None, "cer": None}, indent=2) + "\n")
         log(f"[decode] {data_dir.name}/{mode_dir.name}: no reference text, not scored")
         return None
     summary = score_set(mode_dir, {u: data_dir.text[u] for u in data_dir.utt_ids},
@@ -89,7 +87,7 @@ def decode_lexicon(emissions: Emissions, decoder: LexiconBeamDecoder, settings: 
     if settings.nbest > 1:
         lines = [f"{utt}\t{rank}\t{h.score:.4f}\t{h.text}\n"
                  for utt, nbest in zip(data_dir.utt_ids, hypotheses) for rank, h in enumerate(nbest, start=1)]
-        (mode_dir / "nbest").write_text("".join(lines), encoding="utf-8")
+        atomic_write_text(mode_dir / "nbest", "".join(lines))
     _finish_mode(mode_dir, data_dir, [h[0].text for h in hypotheses],
                  {**record, "decode_seconds": round(seconds, 3),
                   "real_time_factor": round(seconds / max(emissions.audio_seconds, 1e-9), 6)}, log)
@@ -115,8 +113,11 @@ def token_list_from_train_config(asr_train_config: Path) -> List[str]:
 def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path, test_sets: Sequence[Path],
                  config: DecodeConfig, tune_set: Optional[Path] = None, lexicon: Optional[Path] = None,
                  lm: Optional[Path] = None, lm_mode: str = "4gram", device: str = "cpu",
-                 model_loader: Optional[Callable] = None, log=print) -> Dict[str, Path]:
-    """Everything stage 6 does; returns ``{set name: set output dir}``."""
+                 model_loader: Optional[Callable] = None, log=print,
+                 trust_checkpoint: bool = False) -> Dict[str, Path]:
+    """Everything stage 6 does; returns ``{set name: set output dir}``.
+
+    ``trust_checkpoint``: unpickle ``asr_model_file`` in full (``--trust_checkpoint``), not only tensors."""
     if (lexicon is None) != (lm is None):
         raise ValueError("give both --lexicon and --lm for LM decoding, or neither for Viterbi only")
     for path, what in ((lexicon, "--lexicon"), (lm, "--lm")):
@@ -137,7 +138,11 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
             from dinosr_espnet.decode.emissions import default_device, load_asr_model
 
             loaded["device"] = default_device(device)  # imports torch: only when a forward pass is needed
-            loaded["model"] = (model_loader or load_asr_model)(asr_train_config, asr_model_file, loaded["device"])
+            if model_loader is not None:
+                loaded["model"] = model_loader(asr_train_config, asr_model_file, loaded["device"])
+            else:
+                loaded["model"] = load_asr_model(asr_train_config, asr_model_file, loaded["device"],
+                                                 trust_checkpoint=trust_checkpoint)
         return loaded["model"]
 
     emissions: Dict[str, Emissions] = {}
@@ -168,7 +173,7 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
                                                                                      nbest=1).to_dict()},
                                  num_workers=config.num_workers)
     final = replace(best, beam=config.final_beam, nbest=base.nbest)
-    (output_dir / "best_setting.json").write_text(json.dumps(final.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(output_dir / "best_setting.json", json.dumps(final.to_dict(), indent=2) + "\n")
     log(f"[decode] best setting: lm_weight {final.lm_weight:g}, word_score {final.word_score:g}; final beam {final.beam}")
     for name in test_names:
         decode_lexicon(emissions[name], decoder, final, data_dirs[name], output_dir / name / lm_mode, log,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from dinosr_espnet.analysis.pretraining_report import pretraining_lines
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.analysis.report import unit_comparison_lines
 from dinosr_espnet.decode.results_json import results_rows, write_results_json
 from dinosr_espnet.decode.run_summary import command_lines, machine_lines, stage_time_lines
@@ -221,7 +222,5 @@ def write_results(exp_root: Path, output: Path, paper_table: Optional[str] = Non
     if notes_text:
         lines += [notes_text, ""]
     write_results_json(Path(output).with_suffix(".json"), results_rows(scores, exp_root, _row_keys(scores)))
-    temporary = Path(str(output) + ".tmp")
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    temporary.replace(output)
+    atomic_write_text(output, "\n".join(lines))
     return scores

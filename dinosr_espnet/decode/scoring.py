@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import editdistance
 
+from dinosr_espnet.atomic_files import atomic_write_text
+
 SCLITE = Path("/usr/lib/sctk/bin/sclite")
 
 
@@ -128,7 +130,7 @@ def trn_line(text: str, utt_id: str, speaker: Optional[str] = None) -> str:
 def write_trn(path: Path, texts: Dict[str, str], utt2spk: Optional[Dict[str, str]] = None) -> None:
     utt2spk = utt2spk or {}
     lines = [trn_line(text, utt, utt2spk.get(utt)) for utt, text in texts.items()]
-    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def read_trn(path: Path) -> Dict[str, str]:
@@ -161,9 +163,7 @@ def score_set(output_dir: Path, references: Dict[str, str], hypotheses: Dict[str
         "char": counts["char"].to_dict(),
         **(extra or {}),
     }
-    temporary = output_dir / "score.json.tmp"
-    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(output_dir / "score.json")  # a score.json is always complete
+    atomic_write_text(output_dir / "score.json", json.dumps(summary, indent=2) + "\n")  # always complete
     return summary
 
 

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from dinosr_espnet.atomic_files import atomic_write_text
 from dinosr_espnet.decode.decode_config import SearchConfig
 from dinosr_espnet.decode.lexicon_decoder import BeamSettings, LexiconBeamDecoder, decode_all
 from dinosr_espnet.decode.scoring import ErrorCounts, align
@@ -81,7 +82,7 @@ def write_markdown(path: Path, trials: List[Trial], tune_set: str) -> None:
     for rank, trial in enumerate(sorted(trials, key=lambda t: (t.wer, t.trial)), start=1):
         lines.append(f"| {rank} | {trial.trial} | {trial.beam} | {trial.lm_weight:g} | {trial.word_score:g} | "
                      f"{trial.wer:.2f} | {trial.errors} / {trial.words} | {trial.seconds:.1f} |")
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def search_weights(decoder: LexiconBeamDecoder, emissions: Sequence[np.ndarray], references: Sequence[str],
@@ -99,11 +100,11 @@ def search_weights(decoder: LexiconBeamDecoder, emissions: Sequence[np.ndarray],
     if table_path.is_file() and (not source_path.is_file() or source_path.read_text() != source_text):
         log(f"[search] {table_path} was made for other emissions, LM or settings; starting afresh")
         table_path.unlink()
-    source_path.write_text(source_text)
+    atomic_write_text(source_path, source_text)
     done: Dict[Tuple[int, float, float], Trial] = {
         (t.beam, t.lm_weight, t.word_score): t for t in read_trials(table_path)}
     if not table_path.is_file():
-        table_path.write_text("\t".join(TSV_COLUMNS) + "\n", encoding="utf-8")
+        atomic_write_text(table_path, "\t".join(TSV_COLUMNS) + "\n")  # then appended to, one trial a line
     trials: List[Trial] = []
     candidates = candidate_weights(config)
     for index, (lm_weight, word_score) in enumerate(candidates):

@@ -1,1 +1,2 @@
-"""ESPnet AbsTask subclasses (DinoSR pre-training) and their collate functions."""
+"""ESPnet AbsTask subclasses (DinoSR pre-training), their collate functions, and the trainer and
+checkpoint scopes (``trainer.py``, ``checkpoint.py``) that pre-training and fine-tuning share."""

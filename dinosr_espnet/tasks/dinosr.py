@@ -18,6 +18,8 @@
   compiled graph each) and, with F even, no attention mask at all. Opt-in: each batch loses up to
   ``320 F - 1`` more samples per utterance than the official crop (0.64 s at F = 32, which gives
   29 shapes for 2-20 s crops, within ``nets/compilation.py``'s recompile limit).
+- Checkpoints: ``--resume`` / ``--init_param`` load tensors only unless ``--trust_checkpoint
+  true``; every save is atomic and ``checkpoint.pth`` is written last (``tasks/checkpoint.py``).
 - ``--health_log_interval N``: a ``health:`` log line every N updates and collapse warnings
   (``health.py``).
 """
@@ -39,6 +41,7 @@ from dinosr_espnet.nets import SSL_MODELS
 from dinosr_espnet.nets.config import DinoSRConfig
 from dinosr_espnet.nets.fbank_frontend import fbank_frame_geometry
 from dinosr_espnet.nets.feature_extractor import receptive_field_and_stride
+from dinosr_espnet.tasks.checkpoint import add_trust_argument, run_main_worker
 from dinosr_espnet.tasks.collate import CropToShortestCollate, crop_bucket_samples
 from dinosr_espnet.tasks.health import TrainingHealthMonitor
 from dinosr_espnet.tasks.pretrain_model import SSLPretrainModel
@@ -89,8 +92,14 @@ class DinoSRTask(AbsTask):
         group.add_argument("--collapse_min_loss", type=float_or_none, default=None,
                            help="warn when the loss falls below this (default 0.1 x ln codebook_size "
                                 "for dinosr, disabled for data2vec)")
+        add_trust_argument(group)
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        # --resume and --init_param load through checkpoint_io; saves are atomic and ordered
+        run_main_worker(super().main_worker, args)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:

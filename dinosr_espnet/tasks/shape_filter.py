@@ -7,9 +7,10 @@ to the sampler; the data itself (``wav.scp``) is untouched.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Tuple
+
+from dinosr_espnet.atomic_files import atomic_write_text
 
 
 def write_filtered_shape_file(shape_file: str, output_file: Path, min_sample_size: int,
@@ -39,8 +40,5 @@ def write_filtered_shape_file(shape_file: str, output_file: Path, min_sample_siz
     if not kept_lines:
         raise RuntimeError(f"{shape_file}: no utterance has >= min_sample_size={min_sample_size} "
                            "samples")
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_file.with_name(f".{output_file.name}.tmp-{os.getpid()}")
-    temporary.write_text("".join(kept_lines), encoding="utf-8")
-    os.replace(temporary, output_file)
+    atomic_write_text(output_file, "".join(kept_lines))
     return len(kept_lines), skipped

@@ -67,7 +67,7 @@ def test_tiny_pretrained_model_finetunes_with_espnet_trainer_and_decodes(tmp_pat
         "dinosr_espnet.bin.asr_train", "--config", str(REPO_ROOT / "conf" / "finetune_ctc_tiny.yaml"),
         "--output_dir", str(exp), "--token_list", str(token_list), "--ngpu", "0", "--seed", "1",
         *data_options("train", tmp_path / "train"), *data_options("valid", tmp_path / "dev"),
-        "--encoder_conf", f"pretrained_model={tmp_path / 'pretrain' / 'model.pth'}", timeout=600)
+        "--pretrained_model", str(tmp_path / 'pretrain' / 'model.pth'), timeout=600)
     log = training.stdout + training.stderr
     assert "student weights loaded from" in log
     losses = [float(value) for value in re.findall(r"epoch results: \[train\].*? loss_ctc=([0-9.]+)", log)]

@@ -55,7 +55,7 @@ def test_official_checkpoint_skips_pretraining(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "bin.dinosr_train" not in result.stdout
     assert "bin.import_fairseq dinosr.ckpt exp/pretrain_official/model.pth" in result.stdout
-    assert "pretrained_model=exp/pretrain_official/model.pth" in result.stdout
+    assert "--pretrained_model exp/pretrain_official/model.pth" in result.stdout  # a plain path, no YAML
 
 
 def test_librispeech_dry_run_validates_every_config(tmp_path):

@@ -58,7 +58,7 @@ def test_synth_recipe_runs_all_stages_and_reruns_as_a_no_op(tmp_path):
     # stage 4: one fine-tuned model per init
     for directory in FINETUNE_DIRS:
         assert (recipe / directory / "valid.cer_ctc.best.pth").stat().st_size > 0, directory
-    assert "pretrained_model=exp/pretrain_dinosr/model.pth" in (recipe / FINETUNE_DIRS[0] / ".done").read_text()
+    assert "--pretrained_model exp/pretrain_dinosr/model.pth" in (recipe / FINETUNE_DIRS[0] / ".done").read_text()
     assert "pretrained_model" not in (recipe / FINETUNE_DIRS[1] / ".done").read_text()
     # stage 5: LM and lexicon
     assert (recipe / "data" / "local" / "lm" / "4gram.bin").stat().st_size > 0

@@ -40,6 +40,7 @@ pretrain_tags="dinosr"; help_pretrain_tags="SSL models to pre-train in stage 3 (
 pretrain_config="conf/pretrain_{tag}_base.yaml"; help_pretrain_config="pre-training config; {tag} is replaced by the tag"
 pretrain_args="";       help_pretrain_args="extra options for bin.dinosr_train"
 pretrained_model="";    help_pretrained_model="imported official model: model.pth, or a fairseq .pt/.ckpt to import; skips stage 3 training, init tag 'official'"
+import_args="";         help_import_args="extra options for bin.import_fairseq (--trust_checkpoint: unpickle a file you trust in full)"
 finetune_splits="10m 1h 10h 100h"; help_finetune_splits="labelled splits to fine-tune on (set train_<split>; 100h = train_clean_100)"
 finetune_inits="dinosr"; help_finetune_inits="encoder initialisations: pre-training tags, 'official', or a random init: 'scratch' or any name starting with it (e.g. scratch3x)"
 finetune_config="conf/finetune_ctc_{split}.yaml"; help_finetune_config="fine-tuning config; {split} is replaced by the split"
@@ -60,7 +61,7 @@ analysis_args="";       help_analysis_args="extra options for bin.analyze_units"
 
 option_names="stage stop_stage ngpu num_nodes nj dry_run data_opts pretrain_set pretrain_valid_set
 finetune_valid_set tune_set test_sets min_duration max_duration finetune_max_duration pretrain_tags
-pretrain_config pretrain_args pretrained_model finetune_splits finetune_inits finetune_config finetune_args
+pretrain_config pretrain_args pretrained_model import_args finetune_splits finetune_inits finetune_config finetune_args
 scratch_args finetune_init_args eval_subsets seeds decode_config decode_args lm lm_order lm_args paper_table results_notes analysis_set analysis_args"
 help_message="Usage: ./run.sh [options]    (run from a recipe dir, e.g. egs/librispeech/dinosr1)
 Stages: 1 data  2 format  3 pre-train  4 fine-tune  5 LM  6 decode  7 score  8 unit analysis"
@@ -302,9 +303,10 @@ if run_stage 3; then
                 require_files "--pretrained_model" "${pretrained_model}" "$(dirname "${pretrained_model}")/config.yaml" ;;
             *)
                 if ! is_done exp/pretrain_official; then
+                    # shellcheck disable=SC2086  # import_args is a list of options
                     run_logged exp/pretrain_official exp/pretrain_official/import.log \
                         "${python}" -m dinosr_espnet.bin.import_fairseq "${pretrained_model}" \
-                        exp/pretrain_official/model.pth
+                        exp/pretrain_official/model.pth ${import_args}
                     require_files "import_fairseq" exp/pretrain_official/model.pth exp/pretrain_official/config.yaml
                 fi ;;
         esac
@@ -346,7 +348,7 @@ if run_stage 4; then
             else
                 model="$(pretrained_model_of "${init}")"
                 require_files "fine-tuning from ${init} (run stage 3 first)" "${model}"
-                init_args=(--encoder_conf "pretrained_model=${model}")
+                init_args=(--pretrained_model "${model}")  # a plain path: --encoder_conf would YAML-parse it
             fi
             # shellcheck disable=SC2207  # the entry is a list of options
             init_args+=($(finetune_init_args_of "${init}"))

@@ -1,0 +1,92 @@
+"""ESPnet's ``ASRTask`` as ``bin.asr_train`` runs it: safe checkpoints, self-contained fine-tuned models.
+
+Differences from ``espnet2.tasks.asr.ASRTask`` (everything else, options included, is ESPnet's):
+
+- ``--pretrained_model PATH``: the pre-training ``model.pth`` (``config.yaml`` beside it) whose
+  student initialises ``encoder: dinosr``. A plain string option: unlike ``--encoder_conf
+  pretrained_model=PATH``, whose value ESPnet parses as YAML (`` #`` truncates it, ``: `` makes a
+  mapping, ``!!python/...`` tags construct objects), it reaches the encoder unchanged.
+- The fine-tuned model is self-contained: the pre-trained weights are read when fine-tuning
+  starts, and ``config.yaml`` records the pre-trained architecture as
+  ``encoder_conf.pretrained_config`` with no path to load, so decoding never touches ``exp/pretrain_*``
+  (``pretrained_from`` at the top level of ``config.yaml`` records the origin; nothing reads it).
+- ``--trust_checkpoint``: checkpoints (``--pretrained_model``, ``--resume``, ``--init_param``) are
+  loaded as tensors only unless it is true (``checkpoint_io``); a refused file ends the run with
+  one error line.
+- The trainer is ``CheckpointSafeTrainer``: atomic saves, ``checkpoint.pth`` written last, links
+  only to files that exist.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from espnet2.tasks.asr import ASRTask
+
+from dinosr_espnet.asr.pretrained import read_pretraining_config
+from dinosr_espnet.checkpoint_io import CheckpointError
+from dinosr_espnet.tasks.checkpoint import add_trust_argument, run_main_worker
+from dinosr_espnet.tasks.trainer import CheckpointSafeTrainer
+
+DINOSR_ENCODER = "dinosr"
+
+
+def self_contained_encoder_conf(args: argparse.Namespace) -> str | None:
+    """Move the pre-trained model path out of ``args`` (``--pretrained_model`` or a legacy
+    ``encoder_conf.pretrained_model``) and record its architecture in ``encoder_conf``;
+    returns the path (None when fine-tuning starts from scratch)."""
+    encoder_conf = dict(args.encoder_conf or {})
+    from_conf = encoder_conf.pop("pretrained_model", None)
+    path = getattr(args, "pretrained_model", None)
+    if from_conf is not None:
+        if path is not None and str(from_conf) != str(path):
+            raise CheckpointError(f"--pretrained_model {path} and encoder_conf pretrained_model {from_conf!r} differ")
+        if not isinstance(from_conf, (str, os.PathLike)):
+            raise CheckpointError(
+                f"encoder_conf pretrained_model is not a path but {type(from_conf).__name__} {from_conf!r} "
+                f"(--encoder_conf parses its value as YAML); give it with --pretrained_model PATH")
+        path = str(from_conf)
+    if path is None:
+        args.encoder_conf = encoder_conf
+        return None
+    if args.encoder != DINOSR_ENCODER:
+        raise CheckpointError(f"--pretrained_model {path}: only encoder: {DINOSR_ENCODER} reads it "
+                              f"(this config has encoder: {args.encoder})")
+    encoder_conf["pretrained_config"] = read_pretraining_config(path)
+    args.encoder_conf = encoder_conf
+    return str(path)
+
+
+class DinoSRASRTask(ASRTask):
+    trainer = CheckpointSafeTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_task_arguments(parser)
+        group = parser.add_argument_group(description="dinosr-espnet fine-tuning")
+        group.add_argument("--pretrained_model", type=str, default=None,
+                           help="pre-training model.pth (config.yaml beside it) that initialises "
+                                "encoder: dinosr; read when fine-tuning starts only, the run's "
+                                "config.yaml records its architecture (default: none = scratch)")
+        add_trust_argument(group)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        run_main_worker(super().main_worker, args)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        path = self_contained_encoder_conf(args)
+        vars(args).pop("pretrained_model", None)  # config.yaml must not name a file to reload
+        if path is None:
+            return super().build_model(args)
+        args.pretrained_from = path
+        recorded = args.encoder_conf
+        args.encoder_conf = {**recorded, "pretrained_model": path}
+        try:
+            model = super().build_model(args)
+        finally:
+            args.encoder_conf = recorded  # what config.yaml gets: no path to reload
+        logging.info(f"fine-tuning starts from {path}; config.yaml records its architecture, not its path")
+        return model
