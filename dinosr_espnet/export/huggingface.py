@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -87,9 +86,12 @@ def check_exportable(model_conf: Mapping[str, Any], where: str) -> None:
     A field this exporter does not know (e.g. ``layer_norm_first``, or a future front-end option) is
     refused, unless it is a DinoSRConfig field at its official default.
     """
-    defaults = {item.name: item.default for item in fields(DinoSRConfig)}
+    defaults = DinoSRConfig().to_dict()   # YAML-shaped (lists), as model_conf is
+    uses_cnn = model_conf.get("frontend", defaults["frontend"]) == "cnn"
     for key, value in model_conf.items():
         if key in REPRESENTED_FIELDS or key in PRETRAINING_ONLY_FIELDS:
+            continue
+        if uses_cnn and key.startswith("fbank_"):   # options of the log-mel front end, unused by the CNN
             continue
         if key in defaults and value == defaults[key]:
             continue

@@ -13,11 +13,9 @@ only two calls, so that a stricter loader can be swapped in here.
 """
 from __future__ import annotations
 
-import contextlib
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 import yaml
 
@@ -101,8 +99,8 @@ def load_pretrained(model_dir: ModelDir, device: str = "cpu"):
     if model_dir.kind != PRETRAINED:
         raise ModelDirError(f"{model_dir.config_path}: a fine-tuned ASR model; this needs a pre-training dir "
                             f"(config.yaml with 'model: dinosr')")
-    with _unreadable_checkpoint(model_dir.checkpoint):
-        return load_model(model_dir.path, checkpoint_name=model_dir.checkpoint.name, device=device)
+    # checkpoint_io names a truncated, foreign or untrusted file in its error
+    return load_model(model_dir.path, checkpoint_name=model_dir.checkpoint.name, device=device)
 
 
 def load_ctc(model_dir: ModelDir, device: str = "cpu"):
@@ -111,19 +109,8 @@ def load_ctc(model_dir: ModelDir, device: str = "cpu"):
 
     if model_dir.kind != CTC:
         raise ModelDirError(f"{model_dir.config_path}: a pre-training dir; this needs a fine-tuned ASR model")
-    with _unreadable_checkpoint(model_dir.checkpoint):
-        model, token_list = load_asr_model(model_dir.config_path, model_dir.checkpoint, device)
+    model, token_list = load_asr_model(model_dir.config_path, model_dir.checkpoint, device)
     return model, list(token_list)
-
-
-@contextlib.contextmanager
-def _unreadable_checkpoint(path: Path) -> Iterator[None]:
-    """A truncated or foreign file makes torch.load raise pickle/EOF/runtime errors: name the file instead."""
-    try:
-        yield
-    except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
-        raise ModelDirError(f"{path}: not a readable state dict ({type(error).__name__}: "
-                            f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else ''})") from None
 
 
 def raw_model_conf(model_dir: ModelDir) -> Dict[str, Any]:

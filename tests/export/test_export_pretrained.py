@@ -242,7 +242,7 @@ def test_corrupt_checkpoint_is_named_without_traceback(pretrained, tmp_path):
     (broken / "model.pth").write_bytes((directory / "model.pth").read_bytes()[:1000])
     process = run_export(broken, tmp_path / "out")
     assert process.returncode == 1 and "Traceback" not in process.stderr, process.stderr
-    assert f"{broken / 'model.pth'}: not a readable state dict" in process.stderr
+    assert f"{broken / 'model.pth'}: not a readable checkpoint" in process.stderr
     assert not (tmp_path / "out").exists()
 
 
