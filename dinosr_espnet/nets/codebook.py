@@ -1,6 +1,13 @@
 """Online codebooks: K codebooks of V codewords kept as EMA running sums and counts (spec 1.2 steps 9, 11; 1.3).
 
 Codeword ``e_v = sum_v / count_v``. Everything here runs in fp32 without gradient, also under autocast.
+
+One EMA step per *optimizer* step: the (all-reduced) statistics of every micro-batch of a step are
+summed with ``accumulate`` and applied once by ``apply_accumulated`` (``DinoSRModel.on_optimizer_step``).
+Assignments inside a step therefore all see the codebook as it was at the start of the step, and
+``G`` processes x ``a`` accumulated micro-batches update it exactly as ``G * a`` processes would
+(fairseq updates once per forward, so with ``update_freq a`` it takes ``a`` EMA steps of 1/a of the
+statistics each: effective decay ~tau^a, spec pitfall 2).
 """
 from typing import Tuple
 
@@ -30,6 +37,12 @@ class OnlineCodebooks(nn.Module):
         initial = initial.transpose(1, 2).contiguous()
         self.register_buffer("sums", initial.float())
         self.register_buffer("counts", torch.ones(num_codebooks, codebook_size, dtype=torch.float32))
+        # Statistics of the micro-batches of the current optimizer step, not yet applied. Not
+        # checkpointed: ESPnet saves between optimizer steps, when they are empty.
+        self.register_buffer("accumulated_memory", torch.zeros_like(initial, dtype=torch.float32),
+                             persistent=False)
+        self.register_buffer("accumulated_count", torch.zeros(num_codebooks, codebook_size, dtype=torch.float32),
+                             persistent=False)
 
     @property
     def num_codebooks(self) -> int:
@@ -78,3 +91,22 @@ class OnlineCodebooks(nn.Module):
         new_counts = decay * self.counts + (1.0 - decay) * count.to(self.counts.dtype)
         self.sums.copy_(torch.where(used.unsqueeze(-1), new_sums, self.sums))
         self.counts.copy_(torch.where(used, new_counts, self.counts))
+
+    @torch.no_grad()
+    def accumulate(self, memory: Tensor, count: Tensor) -> None:
+        """Add one micro-batch's (already all-reduced) ``memory`` ``[K, V, D]`` and ``count`` ``[K, V]``."""
+        self.accumulated_memory.add_(memory.to(self.accumulated_memory.dtype))
+        self.accumulated_count.add_(count.to(self.accumulated_count.dtype))
+
+    @torch.no_grad()
+    def apply_accumulated(self) -> None:
+        """One EMA step (``update``) on the sum of the accumulated statistics, then forget them."""
+        if bool((self.accumulated_count > 0).any()):
+            self.update(self.accumulated_memory, self.accumulated_count)
+        self.discard_accumulated()
+
+    @torch.no_grad()
+    def discard_accumulated(self) -> None:
+        """Forget the accumulated statistics (a step that was skipped, e.g. on inf/NaN gradients)."""
+        self.accumulated_memory.zero_()
+        self.accumulated_count.zero_()

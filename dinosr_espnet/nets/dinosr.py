@@ -11,6 +11,9 @@ Deliberate differences from the official fairseq code (everything else follows i
   (and restores them to their value at the freeze) instead of re-loading a saved state dict.
 - Stats: ``ema_decay`` is reported as is (fairseq logs it multiplied by 1000).
 - Codebooks are registered buffers (checkpointed, moved with the module), still fp32 and EMA-only.
+- The codebooks take their EMA step once per optimizer step, on the statistics summed over the
+  micro-batches of that step (fairseq: once per forward), so every assignment of a step uses the
+  codebook as it was at the start of the step, as ``G * a`` GPUs would without accumulation.
 """
 from typing import Dict, List
 
@@ -64,9 +67,19 @@ class DinoSRModel(SelfDistillationModel):
         synchronize = self.training
         memory, count = self.codebooks.batch_statistics(masked_targets, codeword_indices, synchronize=synchronize)
         if self.training and self.config.codebook_decay < 1.0:
-            self.codebooks.update(memory, count)
+            self.codebooks.accumulate(memory, count)  # applied once, in on_optimizer_step
         stats = self._statistics(loss, log_probs, count, synchronize)
         return SSLOutput(loss=loss, num_masked=num_masked, stats=stats)
+
+    @torch.no_grad()
+    def on_optimizer_step(self) -> None:
+        """Teacher EMA / counter / freeze (``SelfDistillationModel``), then one codebook EMA step on the
+        statistics accumulated since the previous optimizer step."""
+        super().on_optimizer_step()
+        self.codebooks.apply_accumulated()
+
+    def discard_accumulated(self) -> None:
+        self.codebooks.discard_accumulated()
 
     @torch.no_grad()
     def _statistics(self, loss: Tensor, log_probs: Tensor, count: Tensor, synchronize: bool) -> Dict[str, float]:

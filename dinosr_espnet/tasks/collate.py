@@ -3,8 +3,14 @@
 Every utterance of a batch is cropped to the shortest one (capped at ``max_sample_size``) at a
 random offset, so the model never sees padding and ``padding_mask`` stays ``None``. Utterances
 shorter than ``min_sample_size`` are skipped; the task also removes them from the shape files, so
-the batch sampler never puts them into a batch (see ``shape_filter.py``). Waveforms are not
-normalised here: the model standardises each utterance (``normalize_waveform``).
+the batch sampler never puts them into a batch (see ``shape_filter.py``).
+
+Normalisation order (``normalize``, the model's ``normalize_waveform``): as fairseq
+(``RawAudioDataset.postprocess`` before ``crop_to_max_size``), each utterance is standardised over
+its *whole* length, then cropped; the model is then told not to standardise the crop again
+(``SSLPretrainModel`` passes ``standardized=True``). Standardising the crop instead would give a
+different row (relative ~1e-2 on the CNN features). Whole utterances (fine-tuning, inference) are
+standardised by the model itself, which is the same thing there.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from dinosr_espnet.nets.speech_encoder import standardize_waveform
 
 SAMPLE_RATE = 16000
 
@@ -25,6 +33,8 @@ class CropToShortestCollate:
         min_sample_size: utterances with fewer samples are dropped (official 32000 = 2 s).
         random_crop: random crop offset (training); ``False`` crops from the start, which keeps
             validation losses comparable between epochs.
+        normalize: standardise every utterance over its whole length (zero mean, unit variance,
+            eps 1e-5) before cropping, as fairseq does (official ``task.normalize: true``).
 
     Returns from ``__call__``: ``(utt_ids, {"speech": Tensor[batch, samples],
     "speech_lengths": LongTensor[batch]})``; all lengths are equal.
@@ -33,17 +43,19 @@ class CropToShortestCollate:
     """
 
     def __init__(self, max_sample_size: int = 320000, min_sample_size: int = 32000,
-                 random_crop: bool = True):
+                 random_crop: bool = True, normalize: bool = False):
         if max_sample_size <= 0 or min_sample_size < 0 or min_sample_size > max_sample_size:
             raise ValueError(f"need 0 <= min_sample_size ({min_sample_size}) <= "
                              f"max_sample_size ({max_sample_size}) and max_sample_size > 0")
         self.max_sample_size = max_sample_size
         self.min_sample_size = min_sample_size
         self.random_crop = random_crop
+        self.normalize = normalize
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(max_sample_size={self.max_sample_size}, "
-                f"min_sample_size={self.min_sample_size}, random_crop={self.random_crop})")
+                f"min_sample_size={self.min_sample_size}, random_crop={self.random_crop}, "
+                f"normalize={self.normalize})")
 
     def __call__(self, data: Sequence[Tuple[str, Dict[str, np.ndarray]]]
                  ) -> Tuple[List[str], Dict[str, torch.Tensor]]:
@@ -64,9 +76,12 @@ class CropToShortestCollate:
         crop = min(self.max_sample_size, min(len(speech) for _, speech in kept))
         waveforms = []
         for _, speech in kept:
+            waveform = torch.from_numpy(np.ascontiguousarray(speech)).float()
+            if self.normalize:  # the whole utterance, before the crop (fairseq's order)
+                waveform = standardize_waveform(waveform[None], torch.tensor([len(waveform)]))[0]
             excess = len(speech) - crop
             start = int(torch.randint(excess + 1, ()).item()) if self.random_crop and excess else 0
-            waveforms.append(torch.from_numpy(np.ascontiguousarray(speech[start:start + crop])))
-        speech_batch = torch.stack(waveforms).float()
+            waveforms.append(waveform[start:start + crop])
+        speech_batch = torch.stack(waveforms)
         lengths = torch.full((len(kept),), crop, dtype=torch.long)
         return [u for u, _ in kept], {"speech": speech_batch, "speech_lengths": lengths}

@@ -11,8 +11,9 @@
   step (an optimizer step-post hook), not once per forward as in fairseq (spec 6.2). So
   ``--accum_grad x`` on N GPUs behaves like N*x GPUs, with the teacher updated once per
   (emulated) global batch; a step that AMP skips because of inf/NaN gradients calls no
-  ``optimizer.step()`` and advances nothing. (The codebooks still take one EMA step per forward:
-  that update lives inside the model's forward, on the statistics of that micro-batch.)
+  ``optimizer.step()`` and advances nothing. The codebooks likewise take one EMA step per applied
+  optimizer step, on the statistics summed over its micro-batches, and the loss is the masked-frame
+  mean over all micro-batches of the step (``pretrain_model.py``): exactly N*x GPUs.
 - ``--health_log_interval N``: a ``health:`` log line every N updates and collapse warnings
   (``health.py``).
 """
@@ -83,8 +84,11 @@ class DinoSRTask(AbsTask):
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        # Standardise whole utterances before cropping (fairseq's order); the model skips its own.
+        normalize = build_model_config(args.model_conf).normalize_waveform
         return CropToShortestCollate(max_sample_size=args.max_sample_size,
-                                     min_sample_size=args.min_sample_size, random_crop=train)
+                                     min_sample_size=args.min_sample_size, random_crop=train,
+                                     normalize=normalize)
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
@@ -110,7 +114,9 @@ class DinoSRTask(AbsTask):
             codebook_size=config.codebook_size if is_codebook_model else None,
             collapse_target_ppl_ratio=args.collapse_target_ppl_ratio,
             collapse_min_loss=args.collapse_min_loss)
-        return SSLPretrainModel(ssl_class(config), health_monitor=monitor)
+        # build_collate_fn standardises whole utterances before cropping when normalize_waveform.
+        return SSLPretrainModel(ssl_class(config), health_monitor=monitor, accum_grad=args.accum_grad,
+                                input_standardized=config.normalize_waveform)
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module

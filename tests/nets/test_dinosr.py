@@ -53,6 +53,8 @@ def test_loss_is_head_averaged_cross_entropy_against_the_pre_update_codebook():
     output = model(waveform, lengths)
     expected = _manual_dinosr_loss(model, waveform, lengths, masks[-1], codewords_before)
     assert torch.allclose(output.loss, expected, atol=1e-4)
+    assert torch.equal(model.codebooks.codewords(), codewords_before)  # applied at the optimizer step
+    model.codebooks.apply_accumulated()
     assert not torch.allclose(model.codebooks.codewords(), codewords_before)  # the update did happen
     stale = _manual_dinosr_loss(model, waveform, lengths, masks[-1], model.codebooks.codewords())
     assert not torch.allclose(output.loss, stale, atol=1e-4)
@@ -115,7 +117,11 @@ def test_codebooks_do_not_move_in_eval_mode_and_move_in_training():
     before = model.codebooks.sums.clone()
     model.eval()(waveform, lengths)
     assert torch.equal(model.codebooks.sums, before)
+    model.on_optimizer_step()
+    assert torch.equal(model.codebooks.sums, before)  # nothing accumulated in eval mode
     model.train()(waveform, lengths)
+    assert torch.equal(model.codebooks.sums, before)  # accumulated, not yet applied
+    model.on_optimizer_step()
     assert not torch.equal(model.codebooks.sums, before)
 
 
