@@ -185,3 +185,39 @@ def test_waveform_is_standardised_inside_the_model():
     loud = model(waveform * 100 + 3, lengths).loss
     quiet = model(standardize_waveform(waveform, lengths), lengths).loss
     assert torch.allclose(loud, quiet, atol=1e-4)
+
+
+def test_positional_convolution_gets_the_right_gradient():
+    """Every pos_conv parameter gets a non-zero gradient, equal to a float64 central difference."""
+    from dinosr_espnet.nets import SpeechEncoder
+
+    torch.manual_seed(7)
+    model = DinoSRModel(deterministic_tiny()).train()
+    waveform, lengths = random_batch([8000, 8000])
+    model(waveform, lengths).loss.backward()
+    pos_conv = [(n, p) for n, p in model.student.named_parameters() if "pos_conv" in n]
+    assert len(pos_conv) == 2 * model.config.pos_conv_depth
+    for name, parameter in pos_conv:
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+    encoder = SpeechEncoder(deterministic_tiny()).double()
+    weights = torch.randn(2, encoder.num_frames(8000), encoder.config.encoder_embed_dim, dtype=torch.float64)
+    signal = waveform.double()
+    signal = (signal - signal.mean(dim=1, keepdim=True)) / signal.std(dim=1, keepdim=True)
+
+    def objective():  # already standardised: the float32 standardisation is skipped
+        return (encoder(signal, lengths, standardized=True).x * weights).sum()
+
+    objective().backward()
+    for name, parameter in encoder.encoder.pos_conv.named_parameters():
+        direction = torch.randn_like(parameter)
+        step = 1e-6
+        with torch.no_grad():
+            parameter.add_(step * direction)
+            upper = objective()
+            parameter.sub_(2 * step * direction)
+            lower = objective()
+            parameter.add_(step * direction)
+        numeric = (upper - lower) / (2 * step)
+        analytic = (parameter.grad * direction).sum()
+        assert torch.allclose(analytic, numeric, rtol=1e-5, atol=1e-7), (name, float(analytic), float(numeric))
