@@ -15,6 +15,10 @@ Differences from ``espnet2.tasks.asr.ASRTask`` (everything else, options include
   one error line.
 - The trainer is ``CheckpointSafeTrainer``: atomic saves, ``checkpoint.pth`` written last, links
   only to files that exist.
+- The CTC output layer starts as fairseq's: ``wav2vec_ctc`` projects the encoder output with its
+  ``Linear`` helper (xavier-uniform weight, zero bias; dinosr_spec.md section 3), where ESPnet's
+  ``CTC`` builds ``ctc_lo`` as a plain ``torch.nn.Linear`` (kaiming-uniform weight, random bias).
+  Done for ``encoder: dinosr`` models unless ``--init`` asks for an ESPnet initialisation.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import argparse
 import logging
 import os
 
+import torch
 from espnet2.tasks.asr import ASRTask
 
 from dinosr_espnet.asr.pretrained import read_pretraining_config
@@ -58,6 +63,13 @@ def self_contained_encoder_conf(args: argparse.Namespace) -> str | None:
     return str(path)
 
 
+def initialize_ctc_output(linear: torch.nn.Linear) -> None:
+    """fairseq ``Linear``: ``xavier_uniform_`` weight, zero bias."""
+    torch.nn.init.xavier_uniform_(linear.weight)
+    if linear.bias is not None:
+        torch.nn.init.zeros_(linear.bias)
+
+
 class DinoSRASRTask(ASRTask):
     trainer = CheckpointSafeTrainer
 
@@ -77,6 +89,14 @@ class DinoSRASRTask(ASRTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace):
+        model = cls._build_model_with_pretrained_encoder(args)
+        ctc = getattr(model, "ctc", None)
+        if args.encoder == DINOSR_ENCODER and getattr(args, "init", None) is None and ctc is not None:
+            initialize_ctc_output(ctc.ctc_lo)
+        return model
+
+    @classmethod
+    def _build_model_with_pretrained_encoder(cls, args: argparse.Namespace):
         path = self_contained_encoder_conf(args)
         vars(args).pop("pretrained_model", None)  # config.yaml must not name a file to reload
         if path is None:

@@ -5,6 +5,7 @@ Usage is that of ``python -m espnet2.bin.asr_train`` (see ``--help``) plus, from
 path: not parsed as YAML) and ``--trust_checkpoint`` (unpickle checkpoints in full; only for
 files you trust). Checkpoints are saved atomically, ``checkpoint.pth`` last, and the run's
 ``config.yaml`` + model file decode without the pre-training directory.
+The CTC output layer starts as fairseq's (xavier-uniform weight, zero bias).
 """
 import dinosr_espnet  # noqa: F401  (installs the registration hook before ESPnet is imported)
 from dinosr_espnet.registry import register_now

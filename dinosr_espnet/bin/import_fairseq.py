@@ -60,7 +60,11 @@ def import_checkpoint(checkpoint: Path, output: Path, num_updates: Optional[int]
         history: List[Dict[str, Any]] = content.get("optimizer_history") or []
         num_updates = int(history[-1].get("num_updates", 0)) if history else 0
     state = fairseq_to_dinosr(model_state, num_updates=num_updates)  # names unknown/missing keys first
-    config = config_from_fairseq(model_cfg, model_state)
+    notes: List[str] = []
+    config = config_from_fairseq(model_cfg, model_state, task_config=cfg.get("task") if isinstance(cfg, dict) else None,
+                                 num_updates=num_updates, notes=notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     with torch.device("meta"):
         expected = DinoSRModel(config).state_dict()
     check_state_against(state, expected, str(checkpoint))

@@ -14,6 +14,13 @@ which is the official behaviour: a codeword that is never nearest never moves):
 
 Under torch.distributed the random rows are drawn on rank 0 and broadcast, and the unused counter is
 driven by the all-reduced counts, so every rank keeps the same codebooks.
+
+One EMA step per *optimizer* step: the (all-reduced) statistics of every micro-batch of a step are
+summed with ``accumulate`` and applied once by ``apply_accumulated`` (``DinoSRModel.on_optimizer_step``).
+Assignments inside a step therefore all see the codebook as it was at the start of the step, and
+``G`` processes x ``a`` accumulated micro-batches update it exactly as ``G * a`` processes would
+(fairseq updates once per forward, so with ``update_freq a`` it takes ``a`` EMA steps of 1/a of the
+statistics each: effective decay ~tau^a, spec pitfall 2).
 """
 from typing import Optional, Tuple
 
@@ -79,6 +86,12 @@ class OnlineCodebooks(nn.Module):
             self.register_buffer("updates_unused", torch.zeros(num_codebooks, codebook_size, dtype=torch.long))
         if init_from_targets:
             self.register_buffer("initialized_from_targets", torch.zeros((), dtype=torch.bool))
+        # Statistics of the micro-batches of the current optimizer step, not yet applied. Not
+        # checkpointed: ESPnet saves between optimizer steps, when they are empty.
+        self.register_buffer("accumulated_memory", torch.zeros_like(initial, dtype=torch.float32),
+                             persistent=False)
+        self.register_buffer("accumulated_count", torch.zeros(num_codebooks, codebook_size, dtype=torch.float32),
+                             persistent=False)
 
     @property
     def num_codebooks(self) -> int:
@@ -184,3 +197,22 @@ class OnlineCodebooks(nn.Module):
             self.counts[dead] = 1.0
         self.updates_unused[dead] = 0
         return number_dead
+
+    @torch.no_grad()
+    def accumulate(self, memory: Tensor, count: Tensor) -> None:
+        """Add one micro-batch's (already all-reduced) ``memory`` ``[K, V, D]`` and ``count`` ``[K, V]``."""
+        self.accumulated_memory.add_(memory.to(self.accumulated_memory.dtype))
+        self.accumulated_count.add_(count.to(self.accumulated_count.dtype))
+
+    @torch.no_grad()
+    def apply_accumulated(self) -> None:
+        """One EMA step (``update``) on the sum of the accumulated statistics, then forget them."""
+        if bool((self.accumulated_count > 0).any()):
+            self.update(self.accumulated_memory, self.accumulated_count)
+        self.discard_accumulated()
+
+    @torch.no_grad()
+    def discard_accumulated(self) -> None:
+        """Forget the accumulated statistics (a step that was skipped, e.g. on inf/NaN gradients)."""
+        self.accumulated_memory.zero_()
+        self.accumulated_count.zero_()

@@ -13,8 +13,11 @@ Deliberate differences from the official fairseq code (everything else follows i
 - Codebooks are registered buffers (checkpointed, moved with the module), still fp32 and EMA-only.
 - Opt-in, off by default (official): dead-codeword remedies ``codebook_reseed_after`` and
   ``codebook_init_from_targets`` (``codebook.py``); with one on, ``reseeded_codewords`` is logged.
+- The codebooks take their EMA step once per optimizer step, on the statistics summed over the
+  micro-batches of that step (fairseq: once per forward), so every assignment of a step uses the
+  codebook as it was at the start of the step, as ``G * a`` GPUs would without accumulation.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +55,8 @@ class DinoSRModel(SelfDistillationModel):
                                          init_from_targets=config.codebook_init_from_targets)
         self.heads = nn.ModuleList(nn.Linear(config.encoder_embed_dim, config.codebook_size)
                                    for _ in range(num_codebooks))
+        self._reseed_targets: Optional[Tensor] = None   # [K, N, D] targets for codebook_reseed_after
+        self.last_reseeded = 0                          # codewords re-seeded at the last optimizer step
 
     def compute_loss(self, student_output: SpeechEncoderOutput, time_mask: Tensor,
                      targets: List[Tensor]) -> SSLOutput:
@@ -70,14 +75,28 @@ class DinoSRModel(SelfDistillationModel):
         synchronize = self.training
         memory, count = self.codebooks.batch_statistics(masked_targets, codeword_indices, synchronize=synchronize)
         if self.training and self.config.codebook_decay < 1.0:
-            self.codebooks.update(memory, count)
-            reseeded = self.codebooks.reseed_unused_(count, masked_targets)        # opt-in; else no-op
-        else:
-            reseeded = 0
+            self.codebooks.accumulate(memory, count)  # applied once, in on_optimizer_step
+            if self.codebooks.reseed_after > 0:
+                self._reseed_targets = masked_targets.detach()                     # the step's last micro-batch
         stats = self._statistics(loss, log_probs, count, synchronize)
         if self.codebooks.reseed_after > 0:
-            stats["reseeded_codewords"] = float(reseeded)
+            stats["reseeded_codewords"] = float(self.last_reseeded)                # at the previous step
         return SSLOutput(loss=loss, num_masked=num_masked, stats=stats)
+
+    @torch.no_grad()
+    def on_optimizer_step(self) -> None:
+        """Teacher EMA / counter / freeze (``SelfDistillationModel``), then one codebook EMA step on the
+        statistics accumulated since the previous optimizer step."""
+        super().on_optimizer_step()
+        step_count = self.codebooks.accumulated_count.clone() if self.codebooks.reseed_after > 0 else None
+        self.codebooks.apply_accumulated()
+        if step_count is not None and self._reseed_targets is not None and bool((step_count > 0).any()):
+            # opt-in remedy: N counts optimizer steps; new rows come from the step's last micro-batch
+            self.last_reseeded = self.codebooks.reseed_unused_(step_count, self._reseed_targets)
+            self._reseed_targets = None
+
+    def discard_accumulated(self) -> None:
+        self.codebooks.discard_accumulated()
 
     @torch.no_grad()
     def _statistics(self, loss: Tensor, log_probs: Tensor, count: Tensor, synchronize: bool) -> Dict[str, float]:

@@ -205,6 +205,57 @@ def check_state_against(state: Mapping[str, Tensor], expected: Mapping[str, Tens
 # --- configuration --------------------------------------------------------------------------
 FAIRSEQ_CONFIG_NAMES = {"codebook_init_decay": "codebook_decay"}
 
+# fairseq ``cfg.model`` fields that this project does not represent, with the only value it
+# implements. A checkpoint that sets another value is refused (the error lists every such field)
+# instead of being loaded into a model that computes something else. Checked only while the field
+# is not a ``DinoSRConfig`` field (a field the model learns to represent is taken over instead).
+FAIRSEQ_IMPLEMENTED_VALUES: Dict[str, Any] = {
+    "layer_norm_first": False,            # post-LN Transformer only
+    "extractor_mode": "layer_norm",       # LayerNorm in every CNN block ("default" = GroupNorm)
+    "layer_type": "transformer",          # no conformer layers
+    "activation_fn": "gelu",
+    "discrete": True,                     # DinoSR's codebook targets (false = data2vec regression)
+    "instance_norm_target_layer": True,   # targets: instance norm of each teacher layer ...
+    "layer_norm_target_layer": False,
+    "batch_norm_target_layer": False,
+    "group_norm_target_layer": False,
+    "layer_norm_targets": False,          # ... and no norm after averaging
+    "instance_norm_targets": False,
+    "ema_transformer_only": True,         # teacher = EMA of the Transformer only
+    "ema_layers_only": True,              # pos_conv copied, not averaged
+    "freeze_pre_enc_modules": True,       # the 200k freeze also freezes the shared CNN/LN/projection
+    "dropout_features": 0.0,
+    "mask_selection": "static",
+    "mask_other": 0.0,
+    "no_mask_overlap": False,
+    "mask_dropout": 0.0,
+    "mask_channel_prob": 0.0,             # no channel masking in pre-training
+    "quantize_targets": False,
+    "quantize_input": False,
+    "target_glu": False,
+}
+# Official base value of ema_end_decay: fairseq overwrites cfg.model.ema_end_decay with 1.0 at the
+# teacher freeze, so a checkpoint saved after it carries 1.0 (see ``config_from_fairseq``).
+OFFICIAL_EMA_END_DECAY = 0.9999
+
+
+def _unimplemented_fields(model_config: Mapping[str, Any]) -> List[str]:
+    known = set(DinoSRConfig.__dataclass_fields__)
+    problems = []
+    for name, implemented in FAIRSEQ_IMPLEMENTED_VALUES.items():
+        if name in known or name not in model_config or model_config[name] is None:
+            continue
+        value = model_config[name]
+        same = (value == implemented if not isinstance(implemented, float)
+                else isinstance(value, (int, float)) and float(value) == implemented)
+        if not same:
+            problems.append(f"{name}: {value!r} (implemented: {implemented!r})")
+    init_decay, end_decay = model_config.get("codebook_init_decay"), model_config.get("codebook_end_decay")
+    if init_decay is not None and end_decay is not None and float(init_decay) != float(end_decay):
+        problems.append(f"codebook_end_decay: {end_decay!r} != codebook_init_decay {init_decay!r} "
+                        f"(implemented: a constant codebook decay)")
+    return problems
+
 
 def _safe_literal(expression: str) -> Any:
     """Evaluate fairseq's ``conv_feature_layers`` string (lists/tuples of ints with ``+`` and ``*``)."""
@@ -223,16 +274,40 @@ def _safe_literal(expression: str) -> Any:
     return evaluate(ast.parse(expression, mode="eval"))
 
 
-def config_from_fairseq(model_config: Optional[Mapping[str, Any]], fairseq_model_state: Mapping[str, Any]
-                        ) -> DinoSRConfig:
+def config_from_fairseq(model_config: Optional[Mapping[str, Any]], fairseq_model_state: Mapping[str, Any],
+                        task_config: Optional[Mapping[str, Any]] = None, num_updates: int = 0,
+                        notes: Optional[List[str]] = None) -> DinoSRConfig:
     """``DinoSRConfig`` from the checkpoint's ``cfg["model"]`` (known fields only), with every shape
-    (dims, layers, codebooks, CNN channels/kernels) taken from the tensors themselves."""
+    (dims, layers, codebooks, CNN channels/kernels) taken from the tensors themselves.
+
+    - ValueError listing every field set to a value that is not implemented
+      (``FAIRSEQ_IMPLEMENTED_VALUES``, e.g. ``layer_norm_first: true``, ``extractor_mode: default``).
+    - ``normalize_waveform`` = ``cfg["task"]["normalize"]`` (``task_config``) when present.
+    - ``ema_end_decay: 1.0`` with ``num_updates >= freeze_teacher_step`` is the mark fairseq leaves
+      at the teacher freeze (it sets ``cfg.ema_end_decay = 1``), not the schedule the model was
+      trained with: it becomes the official 0.9999 (our freeze sets the decay to 1 by itself from
+      ``freeze_teacher_step`` on, so resuming is unchanged, and a run started from the written
+      config.yaml anneals as the official one did). A note is appended to ``notes``.
+    """
+    model_config = dict(model_config or {})
+    problems = _unimplemented_fields(model_config)
+    if problems:
+        raise ValueError("the checkpoint's cfg.model sets what this implementation does not do: "
+                         + "; ".join(problems))
     known = set(DinoSRConfig.__dataclass_fields__)
     values: Dict[str, Any] = {}
-    for name, value in (model_config or {}).items():
+    for name, value in model_config.items():
         name = FAIRSEQ_CONFIG_NAMES.get(name, name)
         if name in known and value is not None:
             values[name] = value
+    if task_config is not None and task_config.get("normalize") is not None:
+        values["normalize_waveform"] = bool(task_config["normalize"])
+    freeze_step = int(values.get("freeze_teacher_step", DinoSRConfig().freeze_teacher_step))
+    if values.get("ema_end_decay") == 1.0 and num_updates >= freeze_step:
+        values["ema_end_decay"] = OFFICIAL_EMA_END_DECAY
+        if notes is not None:
+            notes.append(f"cfg.model.ema_end_decay is 1.0 after the teacher freeze (update {num_updates} >= "
+                         f"{freeze_step}): fairseq's freeze mark; using the official {OFFICIAL_EMA_END_DECAY}")
     if isinstance(values.get("conv_feature_layers"), str):
         values["conv_feature_layers"] = _safe_literal(values["conv_feature_layers"])
     state = fairseq_model_state

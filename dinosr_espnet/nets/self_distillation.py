@@ -64,9 +64,11 @@ class SelfDistillationModel(nn.Module):
         fairseq steps the teacher before every forward (``set_num_updates``), so with gradient
         accumulation its teacher decays once per micro-batch. We deliberately step once per optimizer
         step, so that accumulating ``x`` micro-batches emulates ``x`` times more GPUs exactly
-        (spec pitfall 2). Steps: ``num_updates += 1``; EMA step of the teacher with the decay for the
-        new count (skipped when it is 1); from ``freeze_teacher_step`` on, the CNN, its LayerNorm and
-        the projection are frozen (run without gradient, and restored to their value at the freeze).
+        (spec pitfall 2), together with the codebook statistics summed over the step (``DinoSRModel``)
+        and the loss weighted by masked frames over the step (``tasks/pretrain_model.py``).
+        Steps: ``num_updates += 1``; EMA step of the teacher with the decay for the new count
+        (skipped when it is 1); from ``freeze_teacher_step`` on, the CNN, its LayerNorm and the
+        projection are frozen (run without gradient, and restored to their value at the freeze).
         """
         self.num_updates_buffer += 1
         decay = self.ema_decay()
@@ -74,6 +76,10 @@ class SelfDistillationModel(nn.Module):
             self.teacher.step(self.student.encoder, decay)
         if self.teacher_frozen:
             self._freeze_front_end()
+
+    def discard_accumulated(self) -> None:
+        """Forget what the micro-batches since the last optimizer step accumulated outside the
+        gradients (the step was skipped); nothing here, DinoSR's codebook statistics."""
 
     def _front_end_modules(self) -> List[Tuple[str, nn.Module]]:
         return [("feature_extractor", self.student.feature_extractor), ("layer_norm", self.student.layer_norm),
@@ -110,8 +116,11 @@ class SelfDistillationModel(nn.Module):
                                  config.mask_prob, config.mask_length, min_masks=config.mask_min_masks,
                                  require_same_masks=config.require_same_masks)
 
-    def encode(self, waveform: Tensor, lengths: Tensor) -> Tuple[SpeechEncoderOutput, Tensor, List[Tensor]]:
+    def encode(self, waveform: Tensor, lengths: Tensor, standardized: bool = False
+               ) -> Tuple[SpeechEncoderOutput, Tensor, List[Tensor]]:
         """Student on the masked input, teacher on the unmasked features.
+
+        ``standardized``: the waveform is already standardised per utterance (``SpeechEncoder.extract_features``).
 
         Returns (student output, time mask ``[batch, frame]``, K instance-normed teacher layer targets
         ``[batch, frame, dim]`` each).
@@ -122,14 +131,14 @@ class SelfDistillationModel(nn.Module):
         frames = self.student.num_frames(waveform.size(1))
         padding_mask = lengths_to_padding_mask(self.student.output_lengths(lengths), frames)
         time_mask = self.sample_time_mask(waveform.size(0), frames, padding_mask).to(waveform.device)
-        student_output = self.student(waveform, lengths, time_mask=time_mask)
+        student_output = self.student(waveform, lengths, time_mask=time_mask, standardized=standardized)
         targets = self.teacher.layer_targets(student_output.features, student_output.padding_mask,
                                              self.config.average_top_k_layers)
         return student_output, time_mask, targets
 
-    def forward(self, waveform: Tensor, lengths: Tensor) -> SSLOutput:
-        """``waveform`` ``[batch, samples]``, ``lengths`` ``[batch]`` valid samples."""
-        student_output, time_mask, targets = self.encode(waveform, lengths)
+    def forward(self, waveform: Tensor, lengths: Tensor, standardized: bool = False) -> SSLOutput:
+        """``waveform`` ``[batch, samples]``, ``lengths`` ``[batch]`` valid samples; ``standardized``: see ``encode``."""
+        student_output, time_mask, targets = self.encode(waveform, lengths, standardized=standardized)
         output = self.compute_loss(student_output, time_mask, targets)
         output.stats.update(ema_decay=self.ema_decay(), num_updates=float(self.num_updates),
                             num_masked=float(output.num_masked))

@@ -96,9 +96,13 @@ class SpeechEncoder(nn.Module):
         """Frames of a (padded) waveform of ``num_samples`` samples."""
         return int(self.output_lengths(torch.tensor([num_samples]))[0])
 
-    def extract_features(self, waveform: Tensor, lengths: Tensor) -> SpeechEncoderOutput:
-        """CNN front end only: ``features`` ``[batch, frame, dim]`` (padded frames zeroed), lengths, padding mask."""
-        if self.config.normalize_waveform:
+    def extract_features(self, waveform: Tensor, lengths: Tensor, standardized: bool = False) -> SpeechEncoderOutput:
+        """CNN front end only: ``features`` ``[batch, frame, dim]`` (padded frames zeroed), lengths, padding mask.
+
+        ``standardized``: the caller already standardised each utterance (pre-training: over the whole
+        utterance before cropping, ``tasks/collate.py``), so ``normalize_waveform`` is not applied again.
+        """
+        if self.config.normalize_waveform and not standardized:
             waveform = standardize_waveform(waveform, lengths)
         else:
             valid = torch.arange(waveform.size(1), device=waveform.device)[None, :] < lengths[:, None]
@@ -119,14 +123,15 @@ class SpeechEncoder(nn.Module):
 
     def forward(self, waveform: Tensor, lengths: Tensor, time_mask: Optional[Tensor] = None,
                 channel_mask: Optional[Tensor] = None, output_layer_results: bool = False,
-                min_layer: int = 0) -> SpeechEncoderOutput:
+                min_layer: int = 0, standardized: bool = False) -> SpeechEncoderOutput:
         """Encode ``waveform`` ``[batch, samples]`` with ``lengths`` ``[batch]`` valid samples.
 
         ``time_mask`` ``[batch, frame]``: True frames are replaced by ``mask_emb``.
         ``channel_mask`` ``[batch, dim]``: True channels are zeroed (fine-tuning augmentation).
         ``output_layer_results``: also return every layer's FFN output (from ``min_layer`` on).
+        ``standardized``: see ``extract_features``.
         """
-        front = self.extract_features(waveform, lengths)
+        front = self.extract_features(waveform, lengths, standardized=standardized)
         x = self.dropout_input(front.features)
         if time_mask is not None:
             if time_mask.shape != x.shape[:2]:

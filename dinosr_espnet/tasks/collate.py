@@ -3,8 +3,14 @@
 Every utterance of a batch is cropped to the shortest one (capped at ``max_sample_size``) at a
 random offset, so the model never sees padding and ``padding_mask`` stays ``None``. Utterances
 shorter than ``min_sample_size`` are skipped; the task also removes them from the shape files, so
-the batch sampler never puts them into a batch (see ``shape_filter.py``). Waveforms are not
-normalised here: the model standardises each utterance (``normalize_waveform``).
+the batch sampler never puts them into a batch (see ``shape_filter.py``).
+
+Normalisation order (``normalize``, the model's ``normalize_waveform``): as fairseq
+(``RawAudioDataset.postprocess`` before ``crop_to_max_size``), each utterance is standardised over
+its *whole* length, then cropped; the model is then told not to standardise the crop again
+(``SSLPretrainModel`` passes ``standardized=True``). Standardising the crop instead would give a
+different row (relative ~1e-2 on the CNN features). Whole utterances (fine-tuning, inference) are
+standardised by the model itself, which is the same thing there.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from dinosr_espnet.nets.speech_encoder import standardize_waveform
 
 SAMPLE_RATE = 16000
 
@@ -31,6 +39,8 @@ class CropToShortestCollate:
             compiled graphs are reused; a batch whose shortest utterance is below the first bucket
             keeps its length. Up to ``crop_multiple - 1`` more samples per utterance are cropped
             away than officially (``crop_bucket_samples`` computes the values for a frame multiple).
+        normalize: standardise every utterance over its whole length (zero mean, unit variance,
+            eps 1e-5) before cropping, as fairseq does (official ``task.normalize: true``).
 
     Returns from ``__call__``: ``(utt_ids, {"speech": Tensor[batch, samples],
     "speech_lengths": LongTensor[batch]})``; all lengths are equal.
@@ -39,7 +49,8 @@ class CropToShortestCollate:
     """
 
     def __init__(self, max_sample_size: int = 320000, min_sample_size: int = 32000,
-                 random_crop: bool = True, crop_multiple: int = 1, crop_remainder: int = 0):
+                 random_crop: bool = True, crop_multiple: int = 1, crop_remainder: int = 0,
+                 normalize: bool = False):
         if max_sample_size <= 0 or min_sample_size < 0 or min_sample_size > max_sample_size:
             raise ValueError(f"need 0 <= min_sample_size ({min_sample_size}) <= "
                              f"max_sample_size ({max_sample_size}) and max_sample_size > 0")
@@ -51,11 +62,13 @@ class CropToShortestCollate:
         self.random_crop = random_crop
         self.crop_multiple = crop_multiple
         self.crop_remainder = crop_remainder
+        self.normalize = normalize
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(max_sample_size={self.max_sample_size}, "
                 f"min_sample_size={self.min_sample_size}, random_crop={self.random_crop}, "
-                f"crop_multiple={self.crop_multiple}, crop_remainder={self.crop_remainder})")
+                f"crop_multiple={self.crop_multiple}, crop_remainder={self.crop_remainder}, "
+                f"normalize={self.normalize})")
 
     def bucketed(self, length: int) -> int:
         """Largest ``n <= length`` with ``n % crop_multiple == crop_remainder`` and ``n >= crop_multiple``
@@ -84,10 +97,13 @@ class CropToShortestCollate:
         crop = self.bucketed(min(self.max_sample_size, min(len(speech) for _, speech in kept)))
         waveforms = []
         for _, speech in kept:
+            waveform = torch.from_numpy(np.ascontiguousarray(speech)).float()
+            if self.normalize:  # the whole utterance, before the crop (fairseq's order)
+                waveform = standardize_waveform(waveform[None], torch.tensor([len(waveform)]))[0]
             excess = len(speech) - crop
             start = int(torch.randint(excess + 1, ()).item()) if self.random_crop and excess else 0
-            waveforms.append(torch.from_numpy(np.ascontiguousarray(speech[start:start + crop])))
-        speech_batch = torch.stack(waveforms).float()
+            waveforms.append(waveform[start:start + crop])
+        speech_batch = torch.stack(waveforms)
         lengths = torch.full((len(kept),), crop, dtype=torch.long)
         return [u for u, _ in kept], {"speech": speech_batch, "speech_lengths": lengths}
 

@@ -11,8 +11,9 @@
   step (an optimizer step-post hook), not once per forward as in fairseq (spec 6.2). So
   ``--accum_grad x`` on N GPUs behaves like N*x GPUs, with the teacher updated once per
   (emulated) global batch; a step that AMP skips because of inf/NaN gradients calls no
-  ``optimizer.step()`` and advances nothing. (The codebooks still take one EMA step per forward:
-  that update lives inside the model's forward, on the statistics of that micro-batch.)
+  ``optimizer.step()`` and advances nothing. The codebooks likewise take one EMA step per applied
+  optimizer step, on the statistics summed over its micro-batches, and the loss is the masked-frame
+  mean over all micro-batches of the step (``pretrain_model.py``): exactly N*x GPUs.
 - ``--crop_bucket_frames F`` (default 0 = off): crop lengths rounded down to a multiple of F
   output frames, so a run with ``model_conf: {compile: true}`` sees a few fixed shapes (one
   compiled graph each) and, with F even, no attention mask at all. Opt-in: each batch loses up to
@@ -104,15 +105,17 @@ class DinoSRTask(AbsTask):
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
         crop_multiple, crop_remainder = 1, 0
+        config = build_model_config(args.model_conf)
         bucket_frames = getattr(args, "crop_bucket_frames", 0)
         if bucket_frames:
-            config = build_model_config(args.model_conf)
             geometry = (fbank_frame_geometry(config.fbank_time_strides) if config.frontend == "fbank"
                         else receptive_field_and_stride(config.conv_feature_layers))
             crop_multiple, crop_remainder = crop_bucket_samples(*geometry, bucket_frames)
+        # Standardise whole utterances before cropping (fairseq's order); the model skips its own.
         return CropToShortestCollate(max_sample_size=args.max_sample_size,
                                      min_sample_size=args.min_sample_size, random_crop=train,
-                                     crop_multiple=crop_multiple, crop_remainder=crop_remainder)
+                                     crop_multiple=crop_multiple, crop_remainder=crop_remainder,
+                                     normalize=config.normalize_waveform)
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
@@ -138,7 +141,9 @@ class DinoSRTask(AbsTask):
             codebook_size=config.codebook_size if is_codebook_model else None,
             collapse_target_ppl_ratio=args.collapse_target_ppl_ratio,
             collapse_min_loss=args.collapse_min_loss)
-        return SSLPretrainModel(ssl_class(config), health_monitor=monitor)
+        # build_collate_fn standardises whole utterances before cropping when normalize_waveform.
+        return SSLPretrainModel(ssl_class(config), health_monitor=monitor, accum_grad=args.accum_grad,
+                                input_standardized=config.normalize_waveform)
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module

@@ -35,3 +35,15 @@ def test_every_field_has_help_text():
 def test_invalid_top_k_is_rejected():
     with pytest.raises(ValueError, match="average_top_k_layers"):
         dinosr_tiny(average_top_k_layers=9)
+
+
+def test_base_regularisation_and_masking_defaults_are_the_spec_values():
+    """Literal values of the spec (2.2 defaults not in base.yaml; 1.2 steps 5-6), not of the code."""
+    for config in (DinoSRConfig(), dinosr_base()):
+        assert config.dropout == 0.1
+        assert config.attention_dropout == 0.1
+        assert config.activation_dropout == 0.0
+        assert config.dropout_input == 0.0
+        assert config.required_seq_len_multiple == 2
+        assert config.mask_min_masks == 1
+        assert config.require_same_masks is True

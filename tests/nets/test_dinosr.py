@@ -53,6 +53,8 @@ def test_loss_is_head_averaged_cross_entropy_against_the_pre_update_codebook():
     output = model(waveform, lengths)
     expected = _manual_dinosr_loss(model, waveform, lengths, masks[-1], codewords_before)
     assert torch.allclose(output.loss, expected, atol=1e-4)
+    assert torch.equal(model.codebooks.codewords(), codewords_before)  # applied at the optimizer step
+    model.codebooks.apply_accumulated()
     assert not torch.allclose(model.codebooks.codewords(), codewords_before)  # the update did happen
     stale = _manual_dinosr_loss(model, waveform, lengths, masks[-1], model.codebooks.codewords())
     assert not torch.allclose(output.loss, stale, atol=1e-4)
@@ -115,7 +117,11 @@ def test_codebooks_do_not_move_in_eval_mode_and_move_in_training():
     before = model.codebooks.sums.clone()
     model.eval()(waveform, lengths)
     assert torch.equal(model.codebooks.sums, before)
+    model.on_optimizer_step()
+    assert torch.equal(model.codebooks.sums, before)  # nothing accumulated in eval mode
     model.train()(waveform, lengths)
+    assert torch.equal(model.codebooks.sums, before)  # accumulated, not yet applied
+    model.on_optimizer_step()
     assert not torch.equal(model.codebooks.sums, before)
 
 
@@ -179,3 +185,39 @@ def test_waveform_is_standardised_inside_the_model():
     loud = model(waveform * 100 + 3, lengths).loss
     quiet = model(standardize_waveform(waveform, lengths), lengths).loss
     assert torch.allclose(loud, quiet, atol=1e-4)
+
+
+def test_positional_convolution_gets_the_right_gradient():
+    """Every pos_conv parameter gets a non-zero gradient, equal to a float64 central difference."""
+    from dinosr_espnet.nets import SpeechEncoder
+
+    torch.manual_seed(7)
+    model = DinoSRModel(deterministic_tiny()).train()
+    waveform, lengths = random_batch([8000, 8000])
+    model(waveform, lengths).loss.backward()
+    pos_conv = [(n, p) for n, p in model.student.named_parameters() if "pos_conv" in n]
+    assert len(pos_conv) == 2 * model.config.pos_conv_depth
+    for name, parameter in pos_conv:
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+    encoder = SpeechEncoder(deterministic_tiny()).double()
+    weights = torch.randn(2, encoder.num_frames(8000), encoder.config.encoder_embed_dim, dtype=torch.float64)
+    signal = waveform.double()
+    signal = (signal - signal.mean(dim=1, keepdim=True)) / signal.std(dim=1, keepdim=True)
+
+    def objective():  # already standardised: the float32 standardisation is skipped
+        return (encoder(signal, lengths, standardized=True).x * weights).sum()
+
+    objective().backward()
+    for name, parameter in encoder.encoder.pos_conv.named_parameters():
+        direction = torch.randn_like(parameter)
+        step = 1e-6
+        with torch.no_grad():
+            parameter.add_(step * direction)
+            upper = objective()
+            parameter.sub_(2 * step * direction)
+            lower = objective()
+            parameter.add_(step * direction)
+        numeric = (upper - lower) / (2 * step)
+        analytic = (parameter.grad * direction).sum()
+        assert torch.allclose(analytic, numeric, rtol=1e-5, atol=1e-7), (name, float(analytic), float(numeric))

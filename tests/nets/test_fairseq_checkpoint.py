@@ -126,3 +126,56 @@ def test_import_cli_fails_naming_unknown_keys(tmp_path):
                         str(tmp_path / "out" / "model.pth"), check=False)
     assert result.returncode == 1 and "encoder.extra_thing.weight" in result.stderr
     assert not (tmp_path / "out" / "model.pth").exists()
+
+
+def _tiny_official_state():
+    return dinosr_to_fairseq(DinoSRModel(dinosr_tiny()).state_dict())
+
+
+def test_config_with_unimplemented_fields_is_refused_listing_every_field():
+    from dinosr_espnet.nets.config import DinoSRConfig
+    from dinosr_espnet.nets.fairseq_checkpoint import config_from_fairseq
+
+    cfg = {"_name": "dinosr", "encoder_attention_heads": 4, "layer_type": "conformer", "discrete": False,
+           "codebook_init_decay": 0.9, "codebook_end_decay": 0.99, "layer_norm_first": True}
+    with pytest.raises(ValueError) as error:
+        config_from_fairseq(cfg, _tiny_official_state())
+    message = str(error.value)
+    assert "layer_type: 'conformer'" in message and "discrete: False" in message
+    assert "codebook_end_decay" in message
+    if "layer_norm_first" not in DinoSRConfig.__dataclass_fields__:
+        assert "layer_norm_first: True" in message
+    # The official values pass.
+    official = {"_name": "dinosr", "encoder_attention_heads": 4, "layer_type": "transformer", "discrete": True,
+                "extractor_mode": "layer_norm", "layer_norm_first": False, "codebook_init_decay": 0.9,
+                "codebook_end_decay": 0.9, "mask_channel_prob": 0, "dropout_features": 0.0}
+    assert config_from_fairseq(official, _tiny_official_state()).codebook_decay == 0.9
+
+
+def test_task_normalize_is_read():
+    from dinosr_espnet.nets.fairseq_checkpoint import config_from_fairseq
+
+    cfg = {"_name": "dinosr", "encoder_attention_heads": 4}
+    assert config_from_fairseq(cfg, _tiny_official_state(), task_config={"normalize": False}).normalize_waveform is False
+    assert config_from_fairseq(cfg, _tiny_official_state(), task_config={"normalize": True}).normalize_waveform is True
+
+
+def test_ema_end_decay_one_after_the_freeze_is_the_freeze_mark():
+    from dinosr_espnet.nets.fairseq_checkpoint import config_from_fairseq
+
+    cfg = {"_name": "dinosr", "encoder_attention_heads": 4, "ema_end_decay": 1.0, "freeze_teacher_step": 200001}
+    notes = []
+    after = config_from_fairseq(cfg, _tiny_official_state(), num_updates=250000, notes=notes)
+    assert after.ema_end_decay == 0.9999 and len(notes) == 1 and "1.0" in notes[0]
+    # Before the freeze step a 1.0 is a configured schedule and is kept.
+    assert config_from_fairseq(cfg, _tiny_official_state(), num_updates=1000).ema_end_decay == 1.0
+
+
+def test_import_cli_refuses_an_unimplemented_config_and_writes_nothing(tmp_path):
+    model = synthetic_official_checkpoint(tmp_path / "dinosr.ckpt", dinosr_tiny())
+    torch.save({"cfg": {"model": {"_name": "dinosr", "encoder_attention_heads": 4, "layer_type": "conformer"},
+                        "task": {"normalize": True}}, "model": model}, tmp_path / "conformer.ckpt")
+    result = run_module("dinosr_espnet.bin.import_fairseq", str(tmp_path / "conformer.ckpt"),
+                        str(tmp_path / "out" / "model.pth"), check=False)
+    assert result.returncode == 1 and "layer_type" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

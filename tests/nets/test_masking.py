@@ -68,3 +68,18 @@ def test_generator_makes_masks_reproducible():
     first = compute_span_mask(2, 120, None, 0.8, 10, generator=torch.Generator().manual_seed(3))
     second = compute_span_mask(2, 120, None, 0.8, 10, generator=torch.Generator().manual_seed(3))
     assert torch.equal(first, second)
+
+
+def test_under_padding_each_row_draws_its_span_count_from_its_own_length():
+    """fairseq: with a padding mask, num_mask = int(p * valid_frames / L + U(0,1)) per row. Spans of
+    one frame cannot overlap, so the masked count *is* the span count."""
+    padding = torch.zeros(3, 100, dtype=torch.bool)
+    padding[1, 40:] = True
+    padding[2, 70:] = True
+    for seed in range(20):
+        generator = torch.Generator().manual_seed(seed)
+        mask = compute_span_mask(3, 100, padding, mask_prob=0.3, mask_length=1, min_masks=1,
+                                 require_same_masks=False, generator=generator)
+        counts = mask.sum(dim=1).tolist()
+        assert counts[0] in (30, 31) and counts[1] in (12, 13) and counts[2] in (21, 22), counts
+        assert not (mask & padding).any()

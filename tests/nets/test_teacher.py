@@ -195,3 +195,23 @@ def test_foreach_ema_step_is_bit_identical_to_the_per_parameter_formula():
     for name, teacher in model.teacher.encoder.named_parameters():
         assert torch.equal(teacher, expected[name]), name
         assert torch.equal(student[name], dict(model.student.encoder.named_parameters())[name])  # untouched
+
+
+def test_data2vec_never_freezes_its_teacher_or_front_end():
+    from dinosr_espnet.nets import Data2VecModel
+
+    model = Data2VecModel(deterministic_tiny(freeze_teacher_step=2)).train()
+    waveform, lengths = random_batch([8000, 8000])
+    for update in range(1, 6):  # past the freeze step
+        with torch.no_grad():  # stands for an optimizer step of the student
+            for parameter in model.student.encoder.parameters():
+                parameter.add_(0.01)
+        teacher = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+        model.on_optimizer_step()
+        assert model.num_updates == update and not model.teacher_frozen and model.ema_decay() < 1.0
+        moved = [k for k, v in model.teacher.state_dict().items() if not torch.equal(v, teacher[k])]
+        assert any(".layers." in k for k in moved), update
+        model.zero_grad(set_to_none=True)
+        model(waveform, lengths).loss.backward()
+        assert model.student.feature_extractor.conv_layers[0].conv.weight.grad is not None, update
+        assert not model.student.freeze_front_end

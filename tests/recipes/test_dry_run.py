@@ -102,3 +102,31 @@ def test_random_inits_per_init_options_and_eval_subsets(tmp_path):
     assert "--test_sets dump/test_clean\\ dump/train_fit" in decode_line
     bad = run_bash(template_args("--dry_run", "true", "--finetune_init_args", "--max_epoch 3"), cwd=recipe)
     assert bad.returncode != 0 and "is not 'INIT: OPTIONS'" in bad.stderr
+
+
+def test_librispeech_dry_run_names_each_tags_own_pretraining_config(tmp_path):
+    recipe = tmp_path / "librispeech"
+    recipe.mkdir()
+    for name in ("run.sh", "path.sh", "cmd.sh", "conf", "local", "db.sh"):
+        if (LIBRISPEECH / name).exists():
+            (recipe / name).symlink_to(LIBRISPEECH / name)
+    result = run_bash(["./run.sh", "--stage", "3", "--stop_stage", "3", "--dry_run", "true",
+                       "--pretrain_tags", "dinosr data2vec"], cwd=recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trainings = [line for line in result.stdout.splitlines() if "bin.dinosr_train" in line]
+    assert len(trainings) == 2
+    assert "conf/pretrain_dinosr_base.yaml" in trainings[0] and "exp/pretrain_dinosr" in trainings[0]
+    assert "conf/pretrain_data2vec_base.yaml" in trainings[1] and "exp/pretrain_data2vec" in trainings[1]
+
+
+def test_pretraining_config_whose_model_is_not_the_tag_is_an_error(tmp_path):
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    (recipe / "conf" / "pretrain_data2vec.yaml").write_text("model: dinosr\nmax_epoch: 1\n")
+    result = run_bash(template_args("--stage", "3", "--stop_stage", "3", "--dry_run", "true",
+                                    "--pretrain_tags", "dinosr data2vec"), cwd=recipe)
+    assert result.returncode != 0
+    assert "conf/pretrain_data2vec.yaml: 'model: dinosr' but the tag is 'data2vec'" in result.stderr
+    (recipe / "conf" / "pretrain_data2vec.yaml").write_text("model: data2vec\nmax_epoch: 1\n")
+    fixed = run_bash(template_args("--stage", "3", "--stop_stage", "3", "--dry_run", "true",
+                                   "--pretrain_tags", "dinosr data2vec"), cwd=recipe)
+    assert fixed.returncode == 0, fixed.stderr

@@ -114,3 +114,61 @@ def test_task_option_crop_bucket_frames_builds_buckets_from_the_model_cnn():
     args.crop_bucket_frames = 0
     collate = DinoSRTask.build_collate_fn(args, train=True)
     assert (collate.crop_multiple, collate.crop_remainder) == (1, 0)
+
+
+def _fairseq_order(utterance: np.ndarray, start: int, length: int) -> np.ndarray:
+    """fairseq: ``F.layer_norm(wav, wav.shape)`` on the whole utterance (biased variance, eps
+    1e-5), then the crop; by hand in float64."""
+    whole = (utterance - utterance.mean()) / np.sqrt(utterance.var() + 1e-5)
+    return whole[start:start + length]
+
+
+def _hand_made_utterances():
+    """A loud, offset first half and a quiet second half: its crop has other statistics than the whole."""
+    t = np.arange(24000) / 16000.0
+    first = np.where(t < 0.75, 2.0 + 1.5 * np.sin(2 * np.pi * 220 * t), 0.1 * np.sin(2 * np.pi * 440 * t))
+    second = 0.3 * np.cos(2 * np.pi * 130 * np.arange(16000) / 16000.0) - 0.05
+    return [("long", {"speech": first.astype(np.float32)}), ("short", {"speech": second.astype(np.float32)})]
+
+
+def test_normalize_standardises_whole_utterances_before_cropping():
+    data = _hand_made_utterances()
+    _, batch = CropToShortestCollate(64000, 1000, random_crop=False, normalize=True)(data)
+    expected = np.stack([_fairseq_order(data[0][1]["speech"].astype(np.float64), 0, 16000),
+                         _fairseq_order(data[1][1]["speech"].astype(np.float64), 0, 16000)])
+    np.testing.assert_allclose(batch["speech"].numpy(), expected, atol=1e-5, rtol=0)
+    # Cropping first and standardising the crop (the former order) gives another row.
+    crop_first = data[0][1]["speech"][:16000].astype(np.float64)
+    crop_first = (crop_first - crop_first.mean()) / np.sqrt(crop_first.var() + 1e-5)
+    assert np.abs(batch["speech"][0].numpy() - crop_first).max() > 0.1
+
+
+def test_random_crop_is_a_window_of_the_standardised_utterance():
+    data = _hand_made_utterances()
+    torch.manual_seed(3)
+    _, batch = CropToShortestCollate(64000, 1000, random_crop=True, normalize=True)(data)
+    utterance = data[0][1]["speech"].astype(np.float64)
+    whole = _fairseq_order(utterance, 0, len(utterance))
+    row = batch["speech"][0].numpy()
+    start = int(np.argmin([np.abs(whole[s:s + 16000] - row).max() for s in range(0, 8001)]))
+    np.testing.assert_allclose(row, _fairseq_order(utterance, start, 16000), atol=1e-5, rtol=0)
+
+
+def test_pretraining_model_sees_fairseq_order_and_does_not_standardise_again(tmp_path):
+    """Through the task: the CNN's input = whole-utterance standardisation, then crop."""
+    import dinosr_espnet  # noqa: F401  (registration hook before ESPnet)
+    from conftest import REPO_ROOT
+    from dinosr_espnet.tasks.dinosr import DinoSRTask
+
+    args = DinoSRTask.get_parser().parse_args(
+        ["--config", str(REPO_ROOT / "conf/pretrain_dinosr_tiny.yaml"), "--output_dir", str(tmp_path)])
+    model = DinoSRTask.build_model(args)
+    collate = DinoSRTask.build_collate_fn(args, train=False)
+    seen = []
+    model.ssl.student.feature_extractor.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    data = _hand_made_utterances()
+    _, batch = collate(data)
+    model(**batch)
+    expected = np.stack([_fairseq_order(data[0][1]["speech"].astype(np.float64), 0, 16000),
+                         _fairseq_order(data[1][1]["speech"].astype(np.float64), 0, 16000)])
+    np.testing.assert_allclose(seen[0].detach().numpy(), expected, atol=1e-5, rtol=0)

@@ -167,6 +167,19 @@ write_results() {  # RESULTS.md from every scored decoding (and unit analysis) u
         --exp_root exp --output RESULTS.md "${score_args[@]+"${score_args[@]}"}"
 }
 
+check_pretrain_model() {  # check_pretrain_model TAG FILE : the config's model: (default dinosr) is TAG or TAG's prefix
+    "${python}" - "$1" "$2" <<'PYTHON' || fail "pre-training config $2 does not train what tag '$1' names (see above)"
+import sys
+import yaml
+tag, path = sys.argv[1], sys.argv[2]
+with open(path, encoding="utf-8") as handle:
+    model = (yaml.safe_load(handle) or {}).get("model", "dinosr")
+if tag != model and not tag.startswith(f"{model}_"):
+    sys.exit(f"{path}: 'model: {model}' but the tag is '{tag}' (it would train {model} into "
+             f"exp/pretrain_{tag}); the tag must be '{model}' or start with '{model}_'")
+PYTHON
+}
+
 pretrain_config_of() { echo "${pretrain_config//\{tag\}/$1}"; }
 finetune_config_of() { echo "${finetune_config//\{split\}/$1}"; }
 finetune_set_of() {  # Libri-light naming: 100h is train-clean-100
@@ -208,7 +221,10 @@ if run_stage 3; then
     [ -z "${pretrained_model}" ] || [ -e "${pretrained_model}" ] || ${dry_run} \
         || fail "--pretrained_model ${pretrained_model} does not exist"
     if [ -z "${pretrained_model}" ]; then
-        for tag in ${pretrain_tags}; do validate_config "$(pretrain_config_of "${tag}")"; done
+        for tag in ${pretrain_tags}; do
+            validate_config "$(pretrain_config_of "${tag}")"
+            check_pretrain_model "${tag}" "$(pretrain_config_of "${tag}")"
+        done
     fi
 fi
 if run_stage 4; then

@@ -12,7 +12,7 @@ exec "${template}" \
     --finetune_valid_set dev_other --tune_set dev_other \
     --test_sets "dev_clean dev_other test_clean test_other" \
     --min_duration 2 --max_duration 20 \
-    --pretrain_tags dinosr --pretrain_config "conf/pretrain_dinosr_base.yaml" \
+    --pretrain_tags dinosr --pretrain_config "conf/pretrain_{tag}_base.yaml" \
     --finetune_splits "10m 1h 10h 100h" --finetune_inits dinosr --seeds 1 \
     --finetune_config "conf/finetune_ctc_{split}.yaml" \
     --decode_config conf/decode.yaml --lm official --paper_table librispeech \
