@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from dinosr_espnet.decode.datadir import DataDir, read_data_dir
+from dinosr_espnet.data.kaldi_data import DataDir, read_data_dir
 from dinosr_espnet.decode.decode_config import DecodeConfig
 from dinosr_espnet.decode.emissions import Emissions, cached_emissions
 from dinosr_espnet.decode.greedy import greedy_decode_all
@@ -115,8 +115,12 @@ def token_list_from_train_config(asr_train_config: Path) -> List[str]:
 def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path, test_sets: Sequence[Path],
                  config: DecodeConfig, tune_set: Optional[Path] = None, lexicon: Optional[Path] = None,
                  lm: Optional[Path] = None, lm_mode: str = "4gram", device: str = "cpu",
-                 model_loader: Optional[Callable] = None, log=print) -> Dict[str, Path]:
-    """Everything stage 6 does; returns ``{set name: set output dir}``."""
+                 model_loader: Optional[Callable] = None, log=print,
+                 allow_wav_scp_pipes: bool = False) -> Dict[str, Path]:
+    """Everything stage 6 does; returns ``{set name: set output dir}``.
+
+    Bad audio in any set is fatal before anything is decoded (``emissions``: every bad utterance named).
+    """
     if (lexicon is None) != (lm is None):
         raise ValueError("give both --lexicon and --lm for LM decoding, or neither for Viterbi only")
     for path, what in ((lexicon, "--lexicon"), (lm, "--lm")):
@@ -143,7 +147,8 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
     emissions: Dict[str, Emissions] = {}
     for name, data_dir in data_dirs.items():
         emissions[name] = cached_emissions(output_dir / name / "emissions.npz", data_dir, load_model, asr_model_file,
-                                           config.emission_batch_size, lambda: loaded["device"], log)
+                                           config.emission_batch_size, lambda: loaded["device"], log,
+                                           allow_wav_scp_pipes)
         if emissions[name].token_list != tokens.tokens:
             raise ValueError(f"{output_dir / name / 'emissions.npz'}: token list differs from {asr_train_config}")
     test_names = [read_data_dir(p).name for p in test_sets]

@@ -14,7 +14,6 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16000
 
 
 class CropToShortestCollate:
