@@ -60,12 +60,12 @@ def pipe_refusal(value: str) -> str:
 
 def _format_check(container: str, sample_rate: int, channels: int, num_samples: int,
                   name: Optional[str]) -> Optional[str]:
-    if container not in CONTAINER_SUFFIXES:
-        return f"container is {container}, expected FLAC or WAV (the file is opened by content, not by name)"
     suffix = Path(name).suffix.lower() if name else ""
     known_suffixes = {ending for endings in CONTAINER_SUFFIXES.values() for ending in endings}
-    if suffix in known_suffixes and suffix not in CONTAINER_SUFFIXES[container]:
-        return f"named {suffix} but the content is {container}"
+    if suffix in known_suffixes and suffix not in CONTAINER_SUFFIXES.get(container, ()):
+        return f"named {suffix} but the content is {container} (files are opened by content, not by name)"
+    if container not in CONTAINER_SUFFIXES:
+        return f"container is {container}, expected FLAC or WAV"
     if sample_rate != SAMPLE_RATE:
         return (f"sample rate is {sample_rate} Hz, expected {SAMPLE_RATE} (the project never resamples; "
                 f"convert it first, e.g. sox IN -r {SAMPLE_RATE} OUT)")
@@ -100,8 +100,8 @@ def check_audio(path: str, full_decode: bool = False) -> AudioInfo:
                 for block in handle.blocks(blocksize=_BLOCK_FRAMES, dtype="int16"):
                     decoded += len(block)
         except Exception as error:
-            raise AudioError(f"{path}: audio is corrupt after sample {decoded} of {info.frames} "
-                             f"({_short(error)})") from None
+            raise AudioError(f"{path}: audio is truncated or corrupt: decoding fails after sample {decoded} "
+                             f"of {info.frames} ({_short(error)})") from None
         if decoded != info.frames:
             raise AudioError(f"{path}: audio is truncated: the header lists {info.frames} samples, "
                              f"{decoded} decode")

@@ -436,15 +436,22 @@ def replace_dir(temporary: Path, directory: Path) -> None:
         temporary.rename(directory)
 
 
+def duplicate_problems(utterances: Sequence[Utterance]) -> List[str]:
+    """A problem per utterance id listed a second time, naming both places."""
+    problems: List[str] = []
+    first: Dict[str, str] = {}
+    for utterance in utterances:
+        if utterance.utterance_id in first:
+            problems.append(f"{utterance.source}: duplicate utterance id {utterance.utterance_id} "
+                            f"(first in {first[utterance.utterance_id]})")
+        first.setdefault(utterance.utterance_id, utterance.source)
+    return problems
+
+
 def utterance_problems(utterances: Sequence[Utterance], num_jobs: int = 1) -> Tuple[List[str], Dict[str, int]]:
     """(problems, ``{utt: samples}`` of the good ones): duplicate ids, transcripts, full audio decode."""
-    problems: List[str] = []
-    seen: Dict[str, str] = {}
+    problems = duplicate_problems(utterances)
     for utterance in utterances:
-        if utterance.utterance_id in seen:
-            problems.append(f"{utterance.source}: duplicate utterance id {utterance.utterance_id} "
-                            f"(first in {seen[utterance.utterance_id]})")
-        seen.setdefault(utterance.utterance_id, utterance.source)
         problem = transcript_problem(utterance.text)
         if problem:
             problems.append(f"{utterance.source}: {problem} for {utterance.utterance_id}")
@@ -468,16 +475,10 @@ def write_data_dir(directory: Path, utterances: Sequence[Utterance], num_jobs: i
     """
     directory = Path(directory)
     ordered = sorted(utterances, key=lambda utterance: utterance.utterance_id.encode())
-    problems: List[str] = []
     if num_samples is None:
         problems, num_samples = utterance_problems(ordered, num_jobs)
     else:
-        first: Dict[str, str] = {}
-        for utterance in ordered:
-            if utterance.utterance_id in first:
-                problems.append(f"{utterance.source}: duplicate utterance id {utterance.utterance_id} "
-                                f"(first in {first[utterance.utterance_id]})")
-            first.setdefault(utterance.utterance_id, utterance.source)
+        problems = duplicate_problems(ordered)  # e.g. the same id in two parts of a set
     if frame_phones is not None:
         missing = [u.utterance_id for u in ordered if u.utterance_id not in frame_phones]
         if missing:
