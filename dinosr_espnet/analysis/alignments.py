@@ -16,7 +16,6 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dinosr_espnet.constants import (  # noqa: F401  (num_frames, PHONES_IN_PHONETIC_ORDER: re-exported)
     FRAME_STRIDE_SAMPLES, PHONES_IN_PHONETIC_ORDER, RECEPTIVE_FIELD_SAMPLES, SAMPLE_RATE, SILENCE, num_frames)
-from dinosr_espnet.data.kaldi_data import read_frame_phones, write_frame_phones  # noqa: F401  (re-exported)
 
 PHONE_TO_INDEX: Dict[str, int] = {phone: index for index, phone in enumerate(PHONES_IN_PHONETIC_ORDER)}
 # Aligner labels that mean "no phone": MFA writes sil/sp/spn or an empty label; flite/festival write pau.

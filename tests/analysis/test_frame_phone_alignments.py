@@ -2,9 +2,9 @@
 import pytest
 
 from conftest import run_module
-from dinosr_espnet.data.kaldi_data import DataDirError
+from dinosr_espnet.data.kaldi_data import DataDirError, read_frame_phones
 from dinosr_espnet.analysis.alignments import (
-    AlignmentError, match_frame_count, num_frames, read_frame_phones, read_textgrid, textgrid_to_frame_phones)
+    AlignmentError, match_frame_count, num_frames, read_textgrid, textgrid_to_frame_phones)
 
 LONG_TEXTGRID = '''File type = "ooTextFile"
 Object class = "TextGrid"

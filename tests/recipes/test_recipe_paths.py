@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from recipe_helpers import REPO_ROOT, TEMPLATE, make_scratch_recipe, run_bash, template_args
+from recipe_helpers import REPO_ROOT, make_scratch_recipe, run_bash, template_args
 
 ODD_REPO = "it's a repo"
 CORPUS = "corpus: $(touch PWNED) `touch PWNED`; touch PWNED"
