@@ -7,7 +7,7 @@
 # Usage: utils/install_debian_packages.sh [package-list-file]
 set -euo pipefail
 list=${1:-$(dirname "$0")/debian_packages.txt}
-mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list")
+mapfile -t wanted < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$list")
 missing=()
 for pkg in "${wanted[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -67,5 +67,35 @@ enable_contrib_non_free() {
     "${sudo_cmd[@]}" mv "${contrib_file}.tmp" "${contrib_file}"
 }
 enable_contrib_non_free
-"${sudo_cmd[@]}" apt-get update -q
-"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Another apt/dpkg (unattended-upgrades, a second `make install`) may hold the package lock: wait for
+# it, bounded by DPKG_LOCK_TIMEOUT seconds (default 600), saying so, instead of failing at once.
+lock_timeout=${DPKG_LOCK_TIMEOUT:-600}
+poll_seconds=${DPKG_LOCK_POLL_SECONDS:-5}
+apt_get() {  # apt_get ARGS... : "${sudo_cmd[@]}" apt-get ARGS, retried while the lock is held
+    local deadline=$((SECONDS + lock_timeout)) errors
+    errors=$(mktemp)
+    while true; do
+        if "${sudo_cmd[@]}" apt-get "$@" 2> "${errors}"; then
+            cat "${errors}" >&2
+            rm -f "${errors}"
+            return 0
+        fi
+        if ! grep -qiE "could not get lock|unable to acquire the dpkg frontend lock|unable to lock" "${errors}"; then
+            cat "${errors}" >&2
+            rm -f "${errors}"
+            return 1
+        fi
+        if [[ ${SECONDS} -ge ${deadline} ]]; then
+            cat "${errors}" >&2
+            rm -f "${errors}"
+            echo "ERROR: another apt/dpkg process still holds the package lock after ${lock_timeout} s;" >&2
+            echo "       wait for it to finish (ps aux | grep -E 'apt|dpkg') and run again, or set DPKG_LOCK_TIMEOUT" >&2
+            return 1
+        fi
+        echo "apt-get $1: another apt/dpkg process holds the package lock; waiting" \
+             "($((deadline - SECONDS)) s left, DPKG_LOCK_TIMEOUT=${lock_timeout})" >&2
+        sleep "${poll_seconds}"
+    done
+}
+apt_get update -q
+apt_get install -y -q --no-install-recommends "${missing[@]}"

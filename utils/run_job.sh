@@ -82,10 +82,13 @@ run_one_job() {
     fi
     # The command is given as words; a single word containing spaces or shell syntax is
     # run by bash so that pipes and redirections in it work.
+    # JOB_LAUNCHER (e.g. "srun --ntasks=1") is split at blanks, never globbed.
+    local launcher=()
+    read -r -a launcher <<< "${JOB_LAUNCHER:-}"
     if [ "${#arguments[@]}" -eq 1 ]; then
-        ${JOB_LAUNCHER:-} bash -c "${arguments[0]}" >> "${log_file}" 2>&1
+        "${launcher[@]+"${launcher[@]}"}" bash -c "${arguments[0]}" >> "${log_file}" 2>&1
     else
-        ${JOB_LAUNCHER:-} "${arguments[@]}" >> "${log_file}" 2>&1
+        "${launcher[@]+"${launcher[@]}"}" "${arguments[@]}" >> "${log_file}" 2>&1
     fi
     status=$?
     echo "# ended at $(date '+%Y-%m-%dT%H:%M:%S') after $((SECONDS - start_seconds)) s with exit status ${status}" >> "${log_file}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Check a Kaldi data dir the way stage 2 does (sorted, consistent ids, positive sample counts,
-# transcripts in the char vocabulary, audio files present); exit non-zero naming the problem.
+# transcripts in the char vocabulary, audio headers: FLAC/WAV content, 16 kHz mono, the listed
+# length; wav.scp commands refused); exit non-zero listing every problem.
 #
 #     utils/validate_data_dir.sh [--no-text] [--no-audio] DATA_DIR
 #

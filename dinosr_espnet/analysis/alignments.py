@@ -1,4 +1,5 @@
-"""Frame-level phone alignments: the ``frame_phones`` format, and conversion from MFA TextGrids.
+"""Frame-level phone alignments: conversion from MFA TextGrids to ``frame_phones`` (read and written by
+``data.kaldi_data``), and matching them to the model's frames.
 
 ``frame_phones`` (docs/INTERFACES.md section 3): one line per utterance,
 ``<utt-id> <phone_1> ... <phone_T>``, one phone per 20 ms frame of the model, T = (N-400)//320 + 1 for N
@@ -14,81 +15,22 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dinosr_espnet.atomic_files import atomic_write_text
+from dinosr_espnet.constants import (  # noqa: F401  (num_frames, PHONES_IN_PHONETIC_ORDER: re-exported)
+    FRAME_STRIDE_SAMPLES, PHONES_IN_PHONETIC_ORDER, RECEPTIVE_FIELD_SAMPLES, SAMPLE_RATE, SILENCE, num_frames)
 
-SILENCE = "sil"
-# The 39 ARPAbet phones of the CMU dictionary, in a phonetic order (silence, vowels, diphthongs, glides
-# and liquids, nasals, stops, affricates, fricatives) so that plots group similar sounds together.
-PHONES_IN_PHONETIC_ORDER: Tuple[str, ...] = (
-    SILENCE,
-    "iy", "ih", "eh", "ae", "ah", "aa", "ao", "uh", "uw", "er",
-    "ey", "ay", "oy", "aw", "ow",
-    "w", "y", "l", "r",
-    "m", "n", "ng",
-    "p", "b", "t", "d", "k", "g",
-    "ch", "jh",
-    "f", "v", "th", "dh", "s", "z", "sh", "zh", "hh",
-)
 PHONE_TO_INDEX: Dict[str, int] = {phone: index for index, phone in enumerate(PHONES_IN_PHONETIC_ORDER)}
 # Aligner labels that mean "no phone": MFA writes sil/sp/spn or an empty label; flite/festival write pau.
 SILENCE_LABELS = frozenset({"", "sil", "sp", "spn", "pau", "<eps>"})
-
-WINDOW_SAMPLES = 400
-HOP_SAMPLES = 320
-SAMPLE_RATE = 16000
 
 
 class AlignmentError(ValueError):
     """Malformed alignment input or an alignment that does not fit the audio/model."""
 
 
-def num_frames(num_samples: int) -> int:
-    """Frames the conv front end makes from ``num_samples`` samples: (N - 400) // 320 + 1 (0 if too short)."""
-    if num_samples < WINDOW_SAMPLES:
-        return 0
-    return (num_samples - WINDOW_SAMPLES) // HOP_SAMPLES + 1
-
-
 def normalize_phone(label: str) -> str:
     """Map an aligner label to the inventory: lower case, stress digits stripped, silences -> ``sil``."""
     phone = re.sub(r"[0-9]+$", "", label.strip().lower())
     return SILENCE if phone in SILENCE_LABELS else phone
-
-
-# --------------------------------------------------------------------------------------------------
-# frame_phones files
-# --------------------------------------------------------------------------------------------------
-def read_frame_phones(path: str | Path, check_inventory: bool = True) -> Dict[str, List[str]]:
-    """Read a ``frame_phones`` file into ``{utt_id: [phone per frame]}``.
-
-    Raises AlignmentError naming the file and line for a line without phones, a duplicate utterance or
-    (with ``check_inventory``) a phone outside ARPAbet-39 + sil.
-    """
-    path = Path(path)
-    alignments: Dict[str, List[str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            utterance, phones = fields[0], fields[1:]
-            if not phones:
-                raise AlignmentError(f"{path}:{line_number}: utterance '{utterance}' has no phones")
-            if utterance in alignments:
-                raise AlignmentError(f"{path}:{line_number}: utterance '{utterance}' appears twice")
-            if check_inventory:
-                unknown = sorted({phone for phone in phones if phone not in PHONE_TO_INDEX})
-                if unknown:
-                    raise AlignmentError(
-                        f"{path}:{line_number}: utterance '{utterance}' has phones outside ARPAbet-39 + sil: "
-                        f"{' '.join(unknown)}")
-            alignments[utterance] = phones
-    return alignments
-
-
-def write_frame_phones(path: str | Path, alignments: Dict[str, Sequence[str]]) -> None:
-    """Write ``{utt_id: phones}`` as a sorted ``frame_phones`` file."""
-    atomic_write_text(path, "".join(f"{utterance} {' '.join(alignments[utterance])}\n"
-                                    for utterance in sorted(alignments)))
 
 
 def phones_to_indices(phones: Sequence[str]) -> List[int]:
@@ -123,7 +65,7 @@ def segments_to_frame_phones(segments: Sequence[Tuple[float, float, str]], num_s
     starts = [start for start, _, _ in segments]
     labels: List[str] = []
     for frame in range(num_frames(num_samples)):
-        centre = (HOP_SAMPLES * frame + WINDOW_SAMPLES / 2) / sample_rate
+        centre = (FRAME_STRIDE_SAMPLES * frame + RECEPTIVE_FIELD_SAMPLES / 2) / sample_rate
         position = bisect.bisect_right(starts, centre) - 1
         if position >= 0 and centre < segments[position][1]:
             labels.append(segments[position][2])

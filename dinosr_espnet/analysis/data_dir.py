@@ -1,4 +1,8 @@
-"""Utterances of a Kaldi-style data dir (``wav.scp`` + ``frame_phones``) for unit analysis."""
+"""Utterances of a Kaldi-style data dir (``wav.scp`` + ``frame_phones``) for unit analysis.
+
+Tables and ``frame_phones`` are read by ``data.kaldi_data``, audio by ``data.audio`` (16 kHz mono
+FLAC/WAV, nothing resampled or averaged; ``wav.scp`` commands only with ``allow_pipes``).
+"""
 from __future__ import annotations
 
 import sys
@@ -8,37 +12,24 @@ from typing import List, Optional
 
 import numpy as np
 
-from dinosr_espnet.analysis.alignments import AlignmentError, read_frame_phones
-from dinosr_espnet.data.kaldi_data import read_table_map
-
-SAMPLE_RATE = 16000
+from dinosr_espnet.analysis.alignments import AlignmentError
+from dinosr_espnet.data.audio import AudioError, read_wav_scp_value
+from dinosr_espnet.data.kaldi_data import DataDirError, read_frame_phones, read_table_map
 
 
 @dataclass
 class Utterance:
     utterance: str
-    audio: str  # wav.scp value: a path, or a command ending in '|'
+    audio: str  # wav.scp value: a path, a Kaldi archive offset, or (when allowed) a command ending in '|'
     phones: List[str]  # one per 20 ms frame
 
 
-def load_waveform(audio: str, utterance: str = "") -> np.ndarray:
-    """Mono float32 samples ``[samples]`` at 16 kHz of one wav.scp value."""
-    if audio.rstrip().endswith("|") or ".ark:" in audio:
-        import kaldiio
-
-        rate, samples = kaldiio.load_mat(audio)
-    else:
-        import soundfile
-
-        samples, rate = soundfile.read(audio, dtype="float32", always_2d=False)
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"utterance '{utterance}' ({audio}): sample rate {rate}, expected {SAMPLE_RATE}")
-    samples = np.asarray(samples)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)
-    if samples.dtype.kind == "i":  # kaldiio returns int16 PCM
-        samples = samples / 32768.0
-    return samples.astype(np.float32)
+def load_waveform(audio: str, utterance: str = "", allow_pipes: bool = False) -> np.ndarray:
+    """Samples ``[samples]`` (float32) at 16 kHz, mono, of one wav.scp value; DataDirError naming it otherwise."""
+    try:
+        return read_wav_scp_value(audio, allow_pipes)
+    except AudioError as error:
+        raise DataDirError(f"utterance '{utterance}': {error}") from None
 
 
 def read_data_dir(data_dir: str | Path, max_utterances: Optional[int] = None,

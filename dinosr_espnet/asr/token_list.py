@@ -6,11 +6,11 @@ boundary. ESPnet's char tokenizer writes the word boundary as ``<space>``, reser
 """
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import List, Union
 
 from dinosr_espnet.atomic_files import atomic_write_text
+from dinosr_espnet.constants import CHARACTERS
 
 BLANK = "<blank>"
 UNKNOWN = "<unk>"
@@ -20,7 +20,12 @@ SOS_EOS = "<sos/eos>"
 
 def char_token_list() -> List[str]:
     """``<blank> <unk> <space> ' A..Z <sos/eos>``: 31 tokens, blank first, ``<sos/eos>`` last."""
-    return [BLANK, UNKNOWN, SPACE, "'", *string.ascii_uppercase, SOS_EOS]
+    return [BLANK, UNKNOWN, SPACE, *CHARACTERS, SOS_EOS]
+
+
+def char_tokens(transcript: str) -> List[str]:
+    """Split an uppercase transcript into ESPnet char tokens (a space becomes ``<space>``)."""
+    return [SPACE if character == " " else character for character in transcript]
 
 
 def write_char_token_list(path: Union[str, Path]) -> Path:

@@ -17,8 +17,8 @@ import torch
 from dinosr_espnet.benchmark.measure import measure_interleaved
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
+from dinosr_espnet.constants import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 MIN_SECONDS, MAX_SECONDS = 2.0, 16.0
 
 

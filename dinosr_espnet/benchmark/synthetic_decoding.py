@@ -6,15 +6,16 @@ token list of docs/INTERFACES.md section 2: 1-4 frames per token, blanks between
 makes about one frame in ten argmax to a wrong token.
 """
 import random
-import string
 import subprocess
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
-TOKEN_LIST = ["<blank>", "<unk>", "<space>", "'"] + list(string.ascii_uppercase) + ["<sos/eos>"]
-FRAME_SECONDS = 0.02
+from dinosr_espnet.asr.token_list import char_token_list
+from dinosr_espnet.constants import FRAME_SECONDS
+
+TOKEN_LIST = char_token_list()
 CONSONANTS, VOWELS = "BCDFGHKLMNPRSTVWZ", "AEIOU"
 
 

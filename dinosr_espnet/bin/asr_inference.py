@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import dinosr_espnet  # noqa: F401  (installs the registration hook before ESPnet is imported)
-from dinosr_espnet.decode.cli import add_device_arguments, add_model_arguments, new_parser, requested_device
+from dinosr_espnet.decode.cli import (add_audio_arguments, add_device_arguments, add_model_arguments, new_parser,
+                                      requested_device)
 from dinosr_espnet.registry import register_now
 
 
@@ -28,6 +29,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="ESPnet style, e.g. dump/test_clean/wav.scp,speech,sound (its directory is the data dir)")
     parser.add_argument("--batch_size", type=int, default=8, help="utterances per forward pass (default: 8)")
     add_device_arguments(parser, "cpu, cuda or auto (default: auto)")
+    add_audio_arguments(parser)
     return parser
 
 
@@ -46,7 +48,8 @@ def _data_dir_of(args) -> Path:
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     register_now()  # before ESPnet builds the model: our encoder classes must be in its registries
-    from dinosr_espnet.decode.datadir import read_data_dir
+    from dinosr_espnet.data.kaldi_data import read_data_dir
+    from dinosr_espnet.decode.emissions import checked_audio_lengths
     from dinosr_espnet.decode.emissions import compute_emissions, default_device, load_asr_model
     from dinosr_espnet.decode.greedy import greedy_decode_all
     from dinosr_espnet.decode.pipeline import write_text
@@ -54,6 +57,8 @@ def main(argv=None) -> int:
 
     try:
         data_dir = read_data_dir(_data_dir_of(args))
+        allow_pipes = args.allow_wav_scp_pipes == "true"
+        checked_audio_lengths(data_dir, allow_pipes)  # bad audio is fatal, every bad utterance named
         device = default_device(requested_device(args))
         model, token_list = load_asr_model(args.asr_train_config, args.asr_model_file, device,
                                            trust_checkpoint=args.trust_checkpoint)
@@ -62,7 +67,11 @@ def main(argv=None) -> int:
         return 2
     tokens = ctc_tokens(token_list)
     started = time.time()
-    emissions = compute_emissions(model, token_list, data_dir, args.batch_size, device)
+    try:
+        emissions = compute_emissions(model, token_list, data_dir, args.batch_size, device, allow_pipes=allow_pipes)
+    except ValueError as error:  # audio changed since the check
+        print(f"asr_inference: error: {error}", file=sys.stderr)
+        return 2
     hypotheses = greedy_decode_all(emissions.log_probs, tokens)
     out = args.output_dir / "1best_recog"
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import dinosr_espnet  # noqa: F401  (registration hook, before ESPnet is imported)
-from dinosr_espnet.decode.cli import add_device_arguments, add_model_arguments, new_parser, requested_device
+from dinosr_espnet.decode.cli import (add_audio_arguments, add_device_arguments, add_model_arguments, new_parser,
+                                      requested_device)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_workers", type=int, default=None,
                         help="processes for lexicon decoding (default: the decode config's num_workers, 1)")
     add_device_arguments(parser, "cpu, cuda or auto (default: auto) for the encoder forward")
+    add_audio_arguments(parser)
     return parser
 
 
@@ -52,7 +54,8 @@ def main(argv=None) -> int:
         if args.num_workers is not None:
             config = dataclasses.replace(config, num_workers=args.num_workers)
         run_decoding(args.asr_train_config, args.asr_model_file, args.output_dir, test_sets, config, tune_set=args.tune_set, lexicon=args.lexicon,
-                     lm=args.lm, lm_mode=args.lm_mode, device=device, trust_checkpoint=args.trust_checkpoint)
+                     lm=args.lm, lm_mode=args.lm_mode, device=device, trust_checkpoint=args.trust_checkpoint,
+                     allow_wav_scp_pipes=args.allow_wav_scp_pipes == "true")
     except (FileNotFoundError, ValueError) as error:
         print(f"decode: error: {error}", file=sys.stderr)
         return 2

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from dinosr_espnet.analysis.alignments import AlignmentError, convert_textgrid_directory, write_frame_phones
-from dinosr_espnet.data.kaldi_data import DataDirError, read_num_samples
+from dinosr_espnet.analysis.alignments import AlignmentError, convert_textgrid_directory
+from dinosr_espnet.data.kaldi_data import DataDirError, read_num_samples, write_frame_phones
 
 
 def build_parser() -> argparse.ArgumentParser:

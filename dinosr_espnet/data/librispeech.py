@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from dinosr_espnet.atomic_files import atomic_open, atomic_write_text
-from dinosr_espnet.data.kaldi_data import DataDirError, Utterance, validate_data_dir, write_data_dir
+from dinosr_espnet.data.kaldi_data import (DataDirError, Utterance, raise_problems, read_frame_phones,
+                                           utterance_problems, validate_data_dir, write_data_dir)
 from dinosr_espnet.data.text_normalization import transcript_problem
 
 # data dir -> [(corpus, relative directory)], corpus "librispeech" or "finetuning"
@@ -31,41 +32,61 @@ DATA_SETS: Dict[str, List[Tuple[str, str]]] = {
 EVAL_SETS = ("dev_clean", "dev_other", "test_clean", "test_other")
 
 
-def scan_tree(root: Path) -> List[Utterance]:
+def _chapter_dirs(root: Path) -> List[Path]:
+    return sorted(path for path in root.glob("*/*") if path.is_dir())
+
+
+def scan_tree(root: Path) -> Tuple[List[Utterance], List[str]]:
     """Every utterance under ``root/<spk>/<chap>/<spk>-<chap>.trans.txt`` (audio: ``<utt>.flac``
-    beside it). The speaker of an utterance is the first field of its id, as in LibriSpeech."""
+    beside it), and every problem of the tree's layout and transcripts (audio is checked later).
+
+    The speaker of an utterance is the first field of its id, as in LibriSpeech; an id whose speaker
+    or chapter is not its directory's, a chapter without its ``trans.txt``, a ``trans.txt`` that is not
+    UTF-8 and a ``.flac`` no transcript line names (orphan audio) are problems.
+    """
     root = Path(root)
     if not root.is_dir():
-        raise DataDirError(f"{root}: directory not found")
-    utterances = []
-    for transcript_file in sorted(root.glob("*/*/*.trans.txt")):
-        with open(transcript_file, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                line = line.rstrip("\n")
-                if not line.strip():
-                    continue
-                utterance_id, _, text = line.partition(" ")
-                source = f"{transcript_file}:{number}"
-                problem = transcript_problem(text)
-                if problem:
-                    raise DataDirError(f"{source}: {problem} for {utterance_id}")
-                utterances.append(Utterance(utterance_id, utterance_id.split("-")[0],
-                                            str((transcript_file.parent / f"{utterance_id}.flac").resolve()),
-                                            text, source))
-    if not utterances:
-        raise DataDirError(f"{root}: no <spk>/<chap>/*.trans.txt found")
-    return utterances
+        return [], [f"{root}: directory not found"]
+    utterances: List[Utterance] = []
+    problems: List[str] = []
+    chapters = _chapter_dirs(root)
+    for chapter_dir in chapters:
+        speaker, chapter = chapter_dir.parent.name, chapter_dir.name
+        transcript_file = chapter_dir / f"{speaker}-{chapter}.trans.txt"
+        audio_files = {path.stem for path in chapter_dir.glob("*.flac")}
+        if not transcript_file.is_file():
+            others = sorted(path.name for path in chapter_dir.glob("*.trans.txt"))
+            problems.append(f"{transcript_file}: missing ({len(audio_files)} audio files in {chapter_dir} "
+                            f"have no transcript" + (f"; found {', '.join(others)}" if others else "") + ")")
+            continue
+        listed = set()
+        for number, raw in enumerate(transcript_file.read_bytes().split(b"\n"), start=1):
+            source = f"{transcript_file}:{number}"
+            try:
+                line = raw.decode("utf-8").rstrip("\r")
+            except UnicodeDecodeError as error:
+                problems.append(f"{source}: not UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})")
+                continue
+            if not line.strip():
+                continue
+            utterance_id, _, text = line.partition(" ")
+            listed.add(utterance_id)
+            fields = utterance_id.split("-")
+            if len(fields) != 3 or fields[:2] != [speaker, chapter]:
+                problems.append(f"{source}: utterance id {utterance_id!r} does not belong in {speaker}/{chapter}/ "
+                                f"(expected {speaker}-{chapter}-<number>)")
+                continue
+            utterances.append(Utterance(utterance_id, speaker,
+                                        str((chapter_dir / f"{utterance_id}.flac").resolve()), text, source))
+        for orphan in sorted(audio_files - listed):
+            problems.append(f"{chapter_dir / (orphan + '.flac')}: orphan audio (no line in {transcript_file.name})")
+    if not chapters:
+        problems.append(f"{root}: no <spk>/<chap>/ directories with *.trans.txt found")
+    return utterances, problems
 
 
-def read_frame_phones(path: Path) -> Dict[str, str]:
-    """``<utt> <phone_1> ... <phone_T>`` lines -> {utt: "phone_1 ... phone_T"}."""
-    table = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            key, _, rest = line.rstrip("\n").partition(" ")
-            if key:
-                table[key] = rest
-    return table
+def _unique(items: Sequence[str]) -> List[str]:
+    return list(dict.fromkeys(items))
 
 
 def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], datadir: Path,
@@ -74,11 +95,16 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
                       log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Dict[str, int]:
     """Write and validate ``datadir/<set>`` for each of ``sets``; return utterances per set.
 
-    A set whose ``.done`` marker names the same sources is skipped (after a cheap validation).
+    Every set is attempted: a set with problems is not written (an earlier good copy stays), the
+    good ones are, and then one DataDirError lists every problem of every set. Each corpus part is
+    scanned and its audio decoded once, however many sets share it. A set whose ``.done`` marker
+    names the same sources is skipped (after a cheap validation).
     """
     roots = {"librispeech": Path(librispeech_root), "finetuning": Path(finetuning_root) if finetuning_root else None}
     alignments = read_frame_phones(frame_phones) if frame_phones else None
-    counts = {}
+    counts: Dict[str, int] = {}
+    problems: List[str] = []
+    parts: Dict[Path, Tuple[List[Utterance], List[str], Dict[str, int]]] = {}
     for name in sets:
         if name not in DATA_SETS:
             raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATA_SETS)}")
@@ -86,18 +112,38 @@ def prepare_data_dirs(librispeech_root: Path, finetuning_root: Optional[Path], d
         sources = " ".join(str((roots[corpus] or Path("-")) / relative) for corpus, relative in DATA_SETS[name])
         marker = f"{sources} frame_phones={frame_phones}\n"
         if (directory / ".done").exists() and (directory / ".done").read_text() == marker:
-            counts[name] = validate_data_dir(directory, num_jobs, check_audio=False)
+            counts[name] = validate_data_dir(directory, num_jobs, check_audio="none")
             log(f"[prepare] {directory}: complete ({counts[name]} utterances), skipped")
             continue
         utterances: List[Utterance] = []
+        set_problems: List[str] = []
+        samples: Dict[str, int] = {}
         for corpus, relative in DATA_SETS[name]:
             if roots[corpus] is None:
-                raise DataDirError(f"{name} needs the librispeech_finetuning tree (--finetuning_dir)")
-            utterances += scan_tree(roots[corpus] / relative)
-        write_data_dir(directory, utterances, num_jobs, alignments)
-        counts[name] = validate_data_dir(directory, num_jobs)
+                set_problems.append(f"{name} needs the librispeech_finetuning tree (--finetuning_dir)")
+                break
+            part = roots[corpus] / relative
+            if part not in parts:
+                found, layout_problems = scan_tree(part)
+                audio_problems, part_samples = utterance_problems(found, num_jobs)
+                parts[part] = (found, layout_problems + audio_problems, part_samples)
+            utterances += parts[part][0]
+            set_problems += parts[part][1]
+            samples.update(parts[part][2])
+        if not set_problems:
+            try:
+                write_data_dir(directory, utterances, num_jobs, alignments, num_samples=samples)
+            except DataDirError as error:  # e.g. duplicate ids across parts, missing alignments
+                set_problems += error.problems
+        if set_problems:
+            problems += set_problems
+            kept = " (the earlier copy is kept)" if directory.exists() else ""
+            log(f"[prepare] {directory}: not written, {len(set_problems)} problems{kept}")
+            continue
+        counts[name] = len(utterances)
         atomic_write_text(directory / ".done", marker)
         log(f"[prepare] {directory}: {counts[name]} utterances")
+    raise_problems(_unique(problems))
     return counts
 
 

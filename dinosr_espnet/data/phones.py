@@ -7,9 +7,8 @@ with the phone whose [start, end) interval contains the frame centre, (320 i + 2
 import bisect
 from typing import List, Sequence
 
-ARPABET_39 = ("aa ae ah ao aw ay b ch d dh eh er ey f g hh ih iy jh k l m n ng ow oy p r s sh t th "
-              "uh uw v w y z zh").split()
-PHONE_SET = frozenset(ARPABET_39) | {"sil"}
+from dinosr_espnet.constants import (FRAME_STRIDE_SAMPLES, PHONE_SET, RECEPTIVE_FIELD_SAMPLES, SAMPLE_RATE,
+                                     num_frames)
 
 # flite and festival (radio phone set) print ARPAbet without stress plus these extras.
 _FOLD = {"pau": "sil", "h#": "sil", "sil": "sil", "ax": "ah", "axr": "er", "ix": "ih", "ux": "uw",
@@ -36,10 +35,6 @@ MRPA = {
     "i": "ih", "u": "uh", "ii": "iy", "uu": "uw", "oo": "ao", "aa": "aa", "@@": "er", "ai": "ay", "ei": "ey",
     "oi": "oy", "au": "aw", "ou": "ow", "e@": "eh", "i@": "ih", "u@": "uh", "@": "ah",
 }
-
-FRAME_SHIFT = 320
-FRAME_LENGTH = 400
-SAMPLE_RATE = 16000
 
 
 def to_arpabet39(phone: str) -> str:
@@ -69,11 +64,6 @@ def mrpa_to_arpabet39(phone: str) -> str:
 PHONE_SETS = {"arpabet": to_arpabet39, "mrpa": mrpa_to_arpabet39, "sampa_us": sampa_to_arpabet39}
 
 
-def num_frames(num_samples: int) -> int:
-    """Frames the 20 ms front end produces for ``num_samples`` samples (0 when shorter than one window)."""
-    return max(0, (num_samples - FRAME_LENGTH) // FRAME_SHIFT + 1)
-
-
 def frame_labels(phones: Sequence[str], end_times: Sequence[float], num_samples: int,
                  sample_rate: int = SAMPLE_RATE) -> List[str]:
     """Label each 20 ms frame with the phone at its centre.
@@ -91,6 +81,6 @@ def frame_labels(phones: Sequence[str], end_times: Sequence[float], num_samples:
     labels = []
     last = len(phones) - 1
     for frame in range(num_frames(num_samples)):
-        centre = (FRAME_SHIFT * frame + FRAME_LENGTH / 2) / sample_rate
+        centre = (FRAME_STRIDE_SAMPLES * frame + RECEPTIVE_FIELD_SAMPLES / 2) / sample_rate
         labels.append(phones[min(bisect.bisect_right(end_times, centre), last)])
     return labels

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Optional
 
-ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ' ")
+from dinosr_espnet.constants import TRANSCRIPT_ALPHABET as ALPHABET
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 _WORD_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015/_]+")

@@ -3,8 +3,8 @@
 Modules, one job each (none imports ESPnet at import time):
 
 - ``tokens``: the ESPnet char token list and its blank / word-boundary / unknown indices.
-- ``datadir``: Kaldi data dirs (tables read by ``data.kaldi_data``); ``wav.scp`` order is the order of every output.
-- ``emissions``: batched encoder forward of an ESPnet ASR model -> stored CTC log-probs.
+- ``emissions``: batched encoder forward of an ESPnet ASR model -> stored CTC log-probs (data dirs come from
+  ``data.kaldi_data``, audio from ``data.audio``; ``wav.scp`` order is the order of every output).
 - ``greedy``: Viterbi (best-path) CTC decoding.
 - ``lexicon``, ``lm_building``: the word lexicon spelled in tokens; KenLM lmplz / build_binary.
 - ``lexicon_decoder``: flashlight-text LexiconDecoder + KenLM; ``decode_all`` is what benchmarks time.

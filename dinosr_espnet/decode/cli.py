@@ -30,6 +30,13 @@ def add_device_arguments(parser: argparse.ArgumentParser, device_help: str) -> N
     parser.add_argument("--ngpu", type=int, default=None, help="ESPnet-style: 0 = cpu, >0 = cuda (overrides --device)")
 
 
+def add_audio_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--allow_wav_scp_pipes``: wav.scp commands ending in '|' run a shell, so they need this flag."""
+    parser.add_argument("--allow_wav_scp_pipes", default="false", choices=["true", "false"],
+                        help="read wav.scp entries that are commands ending in '|' (they run a shell; "
+                             "refused by default). Bad audio is always fatal, every bad utterance named")
+
+
 def requested_device(args: argparse.Namespace) -> str:
     """``cpu``/``cuda`` from ``--ngpu`` when given, else ``--device`` as given (``auto`` is left for
     ``emissions.default_device`` to resolve, which imports torch)."""

@@ -4,6 +4,12 @@ Storage: one ``.npz`` with ``log_probs`` ``[total_frames, vocab]`` (float32, utt
 concatenated), ``lengths`` ``[utterance]``, ``utt_ids``, ``token_list`` and a JSON ``source``
 record (model file, its size and mtime, data dir) used to tell a stale file from a valid one.
 Utterances are batched by length for the forward pass but stored in the data dir's order.
+
+Bad audio is fatal, by rule: before the model runs, every utterance's audio is checked against the
+project's policy (``data.audio``: FLAC/WAV by content, 16 kHz mono, length = the listed sample
+count; ``wav.scp`` commands only with ``allow_pipes``), and one DataDirError names every bad one
+(``wav.scp:line``, file, reason). Skipping them instead would score a WER on other utterances than
+the set's; nothing is resampled, cut to one channel or averaged.
 """
 from __future__ import annotations
 
@@ -17,9 +23,9 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from dinosr_espnet.atomic_files import atomic_open
-from dinosr_espnet.decode.datadir import DataDir
-
-FRAME_SECONDS = 0.02  # 50 Hz encoder output (stride 320 at 16 kHz)
+from dinosr_espnet.constants import FRAME_SECONDS
+from dinosr_espnet.data.audio import AudioError, read_wav_scp_value
+from dinosr_espnet.data.kaldi_data import DataDir, DataDirError, check_wav_scp, raise_problems, read_table
 
 
 @dataclass
@@ -110,25 +116,24 @@ def load_asr_model(asr_train_config: Path, asr_model_file: Path, device: str = "
     return model, list(train_args.token_list)
 
 
-def _read_audio(spec: str):
-    import soundfile
+def checked_audio_lengths(data_dir: DataDir, allow_pipes: bool = False) -> List[int]:
+    """Samples per utterance (data-dir order) after checking all audio; DataDirError naming every bad one."""
+    problems, lengths = check_wav_scp(data_dir.path, read_table(data_dir.path / "wav.scp"), data_dir.num_samples,
+                                      "header", allow_pipes=allow_pipes)
+    raise_problems(problems)
+    return [lengths.get(u, data_dir.num_samples.get(u, 0)) for u in data_dir.utt_ids]
 
-    if spec.rstrip().endswith("|"):  # Kaldi pipe: "cmd args |"
-        import io
-        import subprocess
 
-        data = subprocess.run(spec.rstrip()[:-1], shell=True, check=True, capture_output=True).stdout
-        audio, _ = soundfile.read(io.BytesIO(data), dtype="float32")
-    else:
-        audio, _ = soundfile.read(spec, dtype="float32")
-    if audio.ndim > 1:
-        audio = audio[:, 0]
-    return audio
+def _read_utterance(data_dir: DataDir, utterance: str, allow_pipes: bool) -> np.ndarray:
+    try:
+        return read_wav_scp_value(data_dir.wav[utterance], allow_pipes)
+    except AudioError as error:  # the file changed since it was checked
+        raise DataDirError(f"{data_dir.path / 'wav.scp'}: utterance {utterance}: {error}") from None
 
 
 def compute_emissions(model, token_list: List[str], data_dir: DataDir, batch_size: int = 8,
                       device: str = "cpu", source: Optional[Dict[str, object]] = None,
-                      log=print) -> Emissions:
+                      log=print, allow_pipes: bool = False) -> Emissions:
     """Batched ``model.encode`` + ``model.ctc.log_softmax`` over a data dir.
 
     Utterances are sorted by length so a batch pads little; results go back to data-dir order.
@@ -136,20 +141,14 @@ def compute_emissions(model, token_list: List[str], data_dir: DataDir, batch_siz
     import torch
 
     utt_ids = data_dir.utt_ids
-    if data_dir.num_samples and all(u in data_dir.num_samples for u in utt_ids):
-        lengths = [data_dir.num_samples[u] for u in utt_ids]
-    else:
-        import soundfile
-
-        lengths = [soundfile.info(data_dir.wav[u]).frames if not data_dir.wav[u].endswith("|") else 0
-                   for u in utt_ids]
+    lengths = checked_audio_lengths(data_dir, allow_pipes)
     order = sorted(range(len(utt_ids)), key=lambda i: -lengths[i])
     results: List[Optional[np.ndarray]] = [None] * len(utt_ids)
     started = time.time()
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch_indices = order[start:start + batch_size]
-            waveforms = [_read_audio(data_dir.wav[utt_ids[i]]) for i in batch_indices]
+            waveforms = [_read_utterance(data_dir, utt_ids[i], allow_pipes) for i in batch_indices]
             sample_lengths = torch.tensor([len(w) for w in waveforms], dtype=torch.long)
             speech = torch.zeros(len(waveforms), int(sample_lengths.max()), dtype=torch.float32)
             for row, waveform in enumerate(waveforms):
@@ -166,7 +165,7 @@ def compute_emissions(model, token_list: List[str], data_dir: DataDir, batch_siz
 
 
 def cached_emissions(path: Path, data_dir: DataDir, model_loader, asr_model_file: Path,
-                     batch_size: int = 8, device="cpu", log=print) -> Emissions:
+                     batch_size: int = 8, device="cpu", log=print, allow_pipes: bool = False) -> Emissions:
     """Load ``path`` if it was computed from this model and holds exactly this dir's ids; else compute it.
 
     ``model_loader()`` returns ``(model, token_list)``; it is only called when computing.
@@ -182,7 +181,7 @@ def cached_emissions(path: Path, data_dir: DataDir, model_loader, asr_model_file
         log(f"[emissions] {path} is stale (other model or utterances); recomputing")
     model, token_list = model_loader()
     device = device() if callable(device) else device
-    emissions = compute_emissions(model, token_list, data_dir, batch_size, device, signature, log)
+    emissions = compute_emissions(model, token_list, data_dir, batch_size, device, signature, log, allow_pipes)
     save_emissions(path, emissions)
     return emissions
 

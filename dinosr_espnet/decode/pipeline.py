@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from dinosr_espnet.atomic_files import atomic_write_text
-from dinosr_espnet.decode.datadir import DataDir, read_data_dir
+from dinosr_espnet.data.kaldi_data import DataDir, read_data_dir
 from dinosr_espnet.decode.decode_config import DecodeConfig
 from dinosr_espnet.decode.emissions import Emissions, cached_emissions
 from dinosr_espnet.decode.greedy import greedy_decode_all
@@ -114,10 +114,12 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
                  config: DecodeConfig, tune_set: Optional[Path] = None, lexicon: Optional[Path] = None,
                  lm: Optional[Path] = None, lm_mode: str = "4gram", device: str = "cpu",
                  model_loader: Optional[Callable] = None, log=print,
-                 trust_checkpoint: bool = False) -> Dict[str, Path]:
+                 trust_checkpoint: bool = False, allow_wav_scp_pipes: bool = False) -> Dict[str, Path]:
     """Everything stage 6 does; returns ``{set name: set output dir}``.
 
-    ``trust_checkpoint``: unpickle ``asr_model_file`` in full (``--trust_checkpoint``), not only tensors."""
+    ``trust_checkpoint``: unpickle ``asr_model_file`` in full (``--trust_checkpoint``), not only tensors.
+    Bad audio in any set is fatal before anything is decoded (``emissions``: every bad utterance named).
+    """
     if (lexicon is None) != (lm is None):
         raise ValueError("give both --lexicon and --lm for LM decoding, or neither for Viterbi only")
     for path, what in ((lexicon, "--lexicon"), (lm, "--lm")):
@@ -148,7 +150,8 @@ def run_decoding(asr_train_config: Path, asr_model_file: Path, output_dir: Path,
     emissions: Dict[str, Emissions] = {}
     for name, data_dir in data_dirs.items():
         emissions[name] = cached_emissions(output_dir / name / "emissions.npz", data_dir, load_model, asr_model_file,
-                                           config.emission_batch_size, lambda: loaded["device"], log)
+                                           config.emission_batch_size, lambda: loaded["device"], log,
+                                           allow_wav_scp_pipes)
         if emissions[name].token_list != tokens.tokens:
             raise ValueError(f"{output_dir / name / 'emissions.npz'}: token list differs from {asr_train_config}")
     test_names = [read_data_dir(p).name for p in test_sets]

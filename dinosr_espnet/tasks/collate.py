@@ -22,8 +22,6 @@ import torch
 
 from dinosr_espnet.nets.speech_encoder import standardize_waveform
 
-SAMPLE_RATE = 16000
-
 
 class CropToShortestCollate:
     """Collate ``[(utt_id, {"speech": array[samples]})]`` into an unpadded batch.

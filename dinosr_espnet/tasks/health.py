@@ -21,7 +21,8 @@ from typing import Dict, List, Optional
 
 import torch
 
-SAMPLE_RATE = 16000
+from dinosr_espnet.constants import SAMPLE_RATE
+
 
 
 def _world_size() -> int:

@@ -2,8 +2,9 @@
 import pytest
 
 from conftest import run_module
+from dinosr_espnet.data.kaldi_data import DataDirError, read_frame_phones
 from dinosr_espnet.analysis.alignments import (
-    AlignmentError, match_frame_count, num_frames, read_frame_phones, read_textgrid, textgrid_to_frame_phones)
+    AlignmentError, match_frame_count, num_frames, read_textgrid, textgrid_to_frame_phones)
 
 LONG_TEXTGRID = '''File type = "ooTextFile"
 Object class = "TextGrid"
@@ -133,10 +134,10 @@ def test_converter_command_reports_a_malformed_utt2num_samples_cleanly(tmp_path)
 def test_frame_phones_errors_name_file_and_line(tmp_path):
     path = tmp_path / "frame_phones"
     path.write_text("a sil aa\nb sil xx sil\n")
-    with pytest.raises(AlignmentError, match=r"frame_phones:2.*xx"):
+    with pytest.raises(DataDirError, match=r"frame_phones:2.*xx"):
         read_frame_phones(path)
     path.write_text("a sil aa\na sil\n")
-    with pytest.raises(AlignmentError, match=r"frame_phones:2.*twice"):
+    with pytest.raises(DataDirError, match=r"frame_phones:2.*twice"):
         read_frame_phones(path)
 
 

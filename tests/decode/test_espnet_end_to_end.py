@@ -46,7 +46,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_batched_emissions_match_one_by_one_and_keep_order(tiny_model):
-    from dinosr_espnet.decode.datadir import read_data_dir
+    from dinosr_espnet.data.kaldi_data import read_data_dir
     from dinosr_espnet.decode.emissions import compute_emissions, load_asr_model
 
     model, token_list = load_asr_model(tiny_model["config"], tiny_model["model"])

@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 from typing import Dict, Sequence
 
+import numpy as np
+import soundfile
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "egs" / "TEMPLATE" / "dinosr1" / "dinosr.sh"
 UTILS = REPO_ROOT / "utils"
@@ -19,13 +22,14 @@ def run_bash(arguments: Sequence[str], cwd: Path, timeout: float = 120,
 
 def write_data_dir(path: Path, utterances: Dict[str, float], with_text: bool = True,
                    sample_rate: int = 16000) -> None:
-    """A Kaldi data dir whose wav.scp points at empty placeholder files (only existence is checked)."""
+    """A Kaldi data dir whose wav.scp points at silent 16 kHz FLAC files of the given durations."""
     path.mkdir(parents=True, exist_ok=True)
     audio = path / "audio"
     audio.mkdir(exist_ok=True)
     ids = sorted(utterances)
     for utterance in ids:
-        (audio / f"{utterance}.flac").touch()
+        soundfile.write(str(audio / f"{utterance}.flac"), np.zeros(int(utterances[utterance] * sample_rate),
+                                                                   dtype=np.int16), sample_rate)
     (path / "wav.scp").write_text("".join(f"{u} {audio / (u + '.flac')}\n" for u in ids))
     (path / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in ids))
     (path / "utt2num_samples").write_text(

@@ -27,7 +27,7 @@ ngpu=0;                 help_ngpu="GPUs per node for training (0 = CPU)"
 num_nodes=1;            help_num_nodes="nodes for pre-training; >1 launches through cuda_cmd of cmd.sh (Slurm)"
 nj=2;                   help_nj="parallel jobs for data preparation"
 dry_run=false;          help_dry_run="print every command, validate every config it would use, run nothing"
-data_opts="";           help_data_opts="extra options for local/data.sh"
+data_opts="";           help_data_opts="extra options for local/data.sh (every *_args / *_opts string is split like a shell line: quotes honoured, nothing globbed or run)"
 pretrain_set=train_960; help_pretrain_set="unlabelled pre-training set"
 pretrain_valid_set=dev_clean; help_pretrain_valid_set="validation set for pre-training"
 finetune_valid_set=dev_other; help_finetune_valid_set="validation set for fine-tuning (model selection)"
@@ -97,6 +97,37 @@ case "${lm}" in official|build) ;; *) fail "--lm must be official or build, not 
 for number in stage stop_stage ngpu num_nodes nj lm_order; do
     [[ "${!number}" =~ ^[0-9]+$ ]] || fail "--${number} must be a non-negative integer, not '${!number}'"
 done
+# Set names, splits, tags, inits and seeds become file names and words of commands: plain names only.
+for names in pretrain_set pretrain_valid_set finetune_valid_set tune_set test_sets analysis_set \
+        finetune_splits pretrain_tags finetune_inits seeds; do
+    for name in ${!names}; do
+        [[ "${name}" =~ ^[A-Za-z0-9_.-]+$ ]] \
+            || fail "--${names}: '${name}' is not a valid name (letters, digits, '_', '.', '-' only)"
+    done
+done
+
+# split_words ARRAY STRING : ARRAY = the words of STRING split as a shell would (quotes and backslashes
+# honoured), without globbing or running anything: $(...), backticks and ';' stay plain text.
+# A STRING that is an executable file (a job runner under a path with spaces) is one word.
+split_words() {
+    local -n split_words_target="$1"
+    split_words_target=()
+    [ -n "$2" ] || return 0
+    if [ -f "$2" ] && [ -x "$2" ]; then
+        split_words_target=("$2")
+        return 0
+    fi
+    mapfile -d '' split_words_target < <("${python}" -c 'import shlex, sys
+try:
+    words = shlex.split(sys.argv[1])
+except ValueError as error:
+    sys.exit(f"cannot split {sys.argv[1]!r} into words: {error}")
+sys.stdout.write("".join(word + "\0" for word in words))' "$2")
+    wait $! || fail "$1: fix the quoting of the option string above"
+}
+for option in data_opts pretrain_args finetune_args scratch_args decode_args lm_args analysis_args; do
+    split_words "${option}_words" "${!option}"
+done
 
 run_stage() {  # run_stage N -> true if N is within [stage, stop_stage]
     [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]
@@ -122,7 +153,9 @@ run_logged() {
     log "  running (log: ${log_file}):"
     printf '   '; printf ' %q' "$@"; echo
     mkdir -p "$(dirname "${log_file}")"
-    if ! ${run_cmd:-${train_cmd}} "${log_file}" "$@"; then
+    local job_runner
+    split_words job_runner "${run_cmd:-${train_cmd}}"
+    if ! "${job_runner[@]}" "${log_file}" "$@"; then
         echo "----- last lines of ${log_file} -----" >&2
         tail -n 30 "${log_file}" >&2 || true
         fail "command failed; full log: ${log_file}"
@@ -272,21 +305,24 @@ for split in ${finetune_splits}; do finetune_sets+="$(finetune_set_of "${split}"
 finetune_sets="${finetune_sets% }"
 # Every other set a later stage reads: unfiltered copies.
 # (the --eval_subsets are cut from another set instead)
-subset_names="$(for subset in ${eval_subsets}; do echo "${subset%%:*}"; done | xargs)"
-eval_sets="$(echo "${pretrain_valid_set} ${finetune_valid_set} ${tune_set} ${test_sets} ${analysis_set}" \
-    | tr ' ' '\n' | awk -v skip=" ${subset_names} " 'NF && !seen[$0]++ && index(skip, " " $0 " ") == 0' | xargs)"
+subset_names=" "
+for subset in ${eval_subsets}; do subset_names+="${subset%%:*} "; done
+eval_sets=""
+for set_name in ${pretrain_valid_set} ${finetune_valid_set} ${tune_set} ${test_sets} ${analysis_set}; do
+    [[ "${subset_names}" == *" ${set_name} "* ]] && continue
+    [[ " ${eval_sets} " == *" ${set_name} "* ]] || eval_sets+="${eval_sets:+ }${set_name}"
+done
 
 if run_stage 1; then
     begin_stage 1
     log "Stage 1: data preparation (local/data.sh)"
     if ${dry_run}; then
         # local/data.sh has its own dry run (what it would download or generate); show it.
-        # shellcheck disable=SC2086  # data_opts is a list of options
-        local/data.sh --datadir data --nj "${nj}" ${data_opts} --dry_run true \
+        local/data.sh --datadir data --nj "${nj}" "${data_opts_words[@]+"${data_opts_words[@]}"}" --dry_run true \
             || fail "local/data.sh --dry_run true failed"
     elif ! is_done data; then
-        # shellcheck disable=SC2086  # data_opts is a list of options
-        run_logged data data/log/data.log local/data.sh --datadir data --nj "${nj}" ${data_opts}
+        run_logged data data/log/data.log local/data.sh --datadir data --nj "${nj}" \
+            "${data_opts_words[@]+"${data_opts_words[@]}"}"
     fi
 fi
 
@@ -337,7 +373,6 @@ if run_stage 3; then
                 distributed_args=(--multiprocessing_distributed true --dist_launcher slurm
                                   --dist_init_method "file://$(pwd)/${output_dir}/.dist_init")
             fi
-            # shellcheck disable=SC2086  # pretrain_args is a list of options
             JOB_PROGRESS="${progress_cmd}" run_cmd="${cuda_cmd}" run_logged "${output_dir}" "${output_dir}/train.log" \
                 "${python}" -m dinosr_espnet.bin.dinosr_train --config "$(pretrain_config_of "${tag}")" \
                 --ngpu "${ngpu}" --output_dir "${output_dir}" \
@@ -345,7 +380,8 @@ if run_stage 3; then
                 --train_shape_file "dump/${pretrain_set}/speech_shape" \
                 --valid_data_path_and_name_and_type "dump/${pretrain_valid_set}/wav.scp,speech,sound" \
                 --valid_shape_file "dump/${pretrain_valid_set}/speech_shape" \
-                --resume true "${distributed_args[@]+"${distributed_args[@]}"}" ${pretrain_args}
+                --resume true "${distributed_args[@]+"${distributed_args[@]}"}" \
+                "${pretrain_args_words[@]+"${pretrain_args_words[@]}"}"
             require_files "pre-training ${tag}" "${output_dir}/model.pth" "${output_dir}/config.yaml"
         done
     fi
@@ -359,8 +395,7 @@ if run_stage 4; then
         for init in ${finetune_inits}; do
             init_args=()
             if is_random_init "${init}"; then
-                # shellcheck disable=SC2206  # scratch_args is a list of options
-                init_args=(${scratch_args})
+                init_args=("${scratch_args_words[@]+"${scratch_args_words[@]}"}")
             else
                 model="$(pretrained_model_of "${init}")"
                 require_files "fine-tuning from ${init} (run stage 3 first)" "${model}"
@@ -371,7 +406,6 @@ if run_stage 4; then
             for seed in ${seeds}; do
                 output_dir="$(finetune_dir_of "${init}" "${split}" "${seed}")"
                 is_done "${output_dir}" && continue
-                # shellcheck disable=SC2086  # finetune_args is a list of options
                 JOB_PROGRESS="${progress_cmd}" run_cmd="${cuda_cmd}" run_logged "${output_dir}" "${output_dir}/train.log" \
                     "${python}" -m dinosr_espnet.bin.asr_train --config "$(finetune_config_of "${split}")" \
                     --ngpu "${ngpu}" --output_dir "${output_dir}" --seed "${seed}" \
@@ -384,7 +418,8 @@ if run_stage 4; then
                     --valid_data_path_and_name_and_type "dump/${finetune_valid_set}/text,text,text" \
                     --valid_shape_file "dump/${finetune_valid_set}/speech_shape" \
                     --valid_shape_file "dump/${finetune_valid_set}/text_shape.char" \
-                    "${init_args[@]+"${init_args[@]}"}" --resume true ${finetune_args}
+                    "${init_args[@]+"${init_args[@]}"}" --resume true \
+                    "${finetune_args_words[@]+"${finetune_args_words[@]}"}"
                 require_files "fine-tuning ${output_dir}" "${output_dir}/config.yaml" \
                     "${output_dir}/valid.cer_ctc.best.pth"
             done
@@ -398,11 +433,10 @@ if run_stage 5; then
     if ! is_done data/local/lm/build_lm; then
         arpa_args=()
         [ "${lm}" = official ] && arpa_args=(--arpa data/local/lm/official_4gram.arpa.gz)
-        # shellcheck disable=SC2086  # lm_args is a list of options
         run_logged data/local/lm/build_lm data/local/lm/build_lm/build_lm.log \
             "${python}" -m dinosr_espnet.bin.build_lm --text data/local/lm/lm_text.txt --order "${lm_order}" \
             --token_list data/token_list/char/tokens.txt --out_dir data/local/lm \
-            "${arpa_args[@]+"${arpa_args[@]}"}" ${lm_args}
+            "${arpa_args[@]+"${arpa_args[@]}"}" "${lm_args_words[@]+"${lm_args_words[@]}"}"
         require_files "stage 5" "data/local/lm/${lm_order}gram.bin" data/local/lm/lexicon.txt
     fi
 fi
@@ -419,14 +453,13 @@ if run_stage 6; then
                 is_done "${model_dir}/decode" && continue
                 require_files "decoding (run stage 4 first)" "${model_dir}/config.yaml" \
                     "${model_dir}/valid.cer_ctc.best.pth"
-                # shellcheck disable=SC2086  # decode_args is a list of options
                 run_cmd="${decode_cmd}" run_logged "${model_dir}/decode" "${model_dir}/decode/decode.log" \
                     "${python}" -m dinosr_espnet.bin.decode --asr_train_config "${model_dir}/config.yaml" \
                     --asr_model_file "${model_dir}/valid.cer_ctc.best.pth" \
                     --lexicon data/local/lm/lexicon.txt --lm "data/local/lm/${lm_order}gram.bin" \
                     --decode_config "${decode_config}" --tune_set "dump/${tune_set}" \
                     --test_sets "${decode_test_sets# }" --output_dir "${model_dir}/decode" --ngpu "${ngpu}" \
-                    ${decode_args}
+                    "${decode_args_words[@]+"${decode_args_words[@]}"}"
             done
         done
     done
@@ -458,11 +491,10 @@ if run_stage 8; then
                 weight_args=(--random_init)
             fi
             is_done "${output_dir}" && continue
-            # shellcheck disable=SC2086  # analysis_args is a list of options
             run_logged "${output_dir}" "${output_dir}/analyze_units.log" \
                 "${python}" -m dinosr_espnet.bin.analyze_units --model_dir "exp/pretrain_${tag}" \
                 --data_dir "dump/${analysis_set}" --output_dir "${output_dir}" \
-                "${weight_args[@]+"${weight_args[@]}"}" ${analysis_args}
+                "${weight_args[@]+"${weight_args[@]}"}" "${analysis_args_words[@]+"${analysis_args_words[@]}"}"
         done
     done
     # RESULTS.md again with the unit tables, when there are decodings to report and new analyses

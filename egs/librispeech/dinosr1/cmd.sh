@@ -9,5 +9,7 @@ export decode_cmd="${train_cmd}"
 
 # Slurm, e.g. pre-training on 2 nodes x 8 GPUs with --ngpu 8 --num_nodes 2: run_job.sh puts
 # JOB_LAUNCHER in front of the command, and ESPnet picks up the Slurm variables of each task.
-# export cuda_cmd="env JOB_LAUNCHER='srun --nodes=2 --ntasks-per-node=1 --gpus-per-node=8 --cpus-per-task=32' ${train_cmd}"
-# export decode_cmd="env JOB_LAUNCHER='srun --ntasks=1 --cpus-per-task=8' ${train_cmd}"
+# A *_cmd is split into words like a shell line (quotes honoured, nothing expanded), so quote a
+# path that may hold spaces with printf %q:
+# export cuda_cmd="env JOB_LAUNCHER='srun --nodes=2 --ntasks-per-node=1 --gpus-per-node=8 --cpus-per-task=32' $(printf %q "${train_cmd}")"
+# export decode_cmd="env JOB_LAUNCHER='srun --ntasks=1 --cpus-per-task=8' $(printf %q "${train_cmd}")"

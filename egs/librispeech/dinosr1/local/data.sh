@@ -10,22 +10,17 @@
 # test_clean,test_other}, <datadir>/local/lm/lm_text.txt and <datadir>/local/lm/official_4gram.arpa.gz.
 set -euo pipefail
 
-datadir=data
-nj=4
-download_dir=downloads
-dry_run=false
-
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --datadir) datadir=$2; shift 2 ;;
-        --nj) nj=$2; shift 2 ;;
-        --download_dir) download_dir=$2; shift 2 ;;
-        --dry_run) dry_run=$2; shift 2 ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "$0: unknown option $1" >&2; usage >&2; exit 1 ;;
-    esac
-done
+datadir=data;           help_datadir="where the data dirs go"
+nj=4;                   help_nj="parallel audio checks"
+download_dir=downloads; help_download_dir="where missing corpora are downloaded"
+dry_run=false;          help_dry_run="print what would be fetched and prepared, do nothing"
+option_names="datadir nj download_dir dry_run"
+help_message="Usage: $0 [options]    (stage 1 of egs/librispeech/dinosr1)"
+. "$(dirname "$(readlink -f "$0")")/../../../../utils/parse_options.sh"
+if [ $# -gt 0 ]; then
+    echo "$0: unexpected arguments: $*" >&2
+    exit 2
+fi
 
 recipe_dir=$(cd "$(dirname "$0")/.." && pwd)
 cd "${recipe_dir}"
