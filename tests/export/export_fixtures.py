@@ -88,3 +88,29 @@ def frames_of(samples: int) -> int:
 
 def listing(directory: Path) -> List[str]:
     return sorted(path.name for path in Path(directory).iterdir())
+
+
+def pretraining_assignments(model, waveforms):
+    """(time mask [batch, frame], assignments [K, masked frames]) of one DinoSRModel.forward on a padded batch."""
+    captured = {}
+    original_assign, original_mask = model.codebooks.assign, model.sample_time_mask
+
+    def spy_assign(targets):
+        captured["units"] = original_assign(targets)
+        return captured["units"]
+
+    def spy_mask(*args):
+        captured["mask"] = original_mask(*args)
+        return captured["mask"]
+
+    lengths = torch.tensor([len(waveform) for waveform in waveforms])
+    batch = torch.zeros(len(waveforms), int(lengths.max()))
+    for row, waveform in enumerate(waveforms):
+        batch[row, :len(waveform)] = torch.from_numpy(waveform)
+    model.codebooks.assign, model.sample_time_mask = spy_assign, spy_mask
+    try:
+        with torch.no_grad():
+            model(batch, lengths)
+    finally:
+        del model.codebooks.assign, model.sample_time_mask
+    return captured["mask"], captured["units"]

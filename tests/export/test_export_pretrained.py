@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 from conftest import run_module
-from export_fixtures import (frames_of, listing, relative_error, tiny_config, trained_looking_model,
-                             utterance_audio, write_pretraining_dir)
+from export_fixtures import (frames_of, listing, pretraining_assignments, relative_error, tiny_config,
+                             trained_looking_model, utterance_audio, write_pretraining_dir)
 
 from dinosr_espnet.export.features import BatchFeatureExtractor, FeatureRequest
 from dinosr_espnet.export.huggingface import ExportError, export_model
@@ -130,28 +130,6 @@ def run_readme_recipe(out_dir, waveform):
     return namespace
 
 
-def pretraining_assignments(model, waveform):
-    """(time mask [frame], codebook assignments [K, masked frames]) that DinoSRModel.forward computes."""
-    captured = {}
-    original_assign, original_mask = model.codebooks.assign, model.sample_time_mask
-
-    def spy_assign(targets):
-        captured["units"] = original_assign(targets)
-        return captured["units"]
-
-    def spy_mask(*args):
-        captured["mask"] = original_mask(*args)
-        return captured["mask"]
-
-    model.codebooks.assign, model.sample_time_mask = spy_assign, spy_mask
-    try:
-        with torch.no_grad():
-            model(torch.from_numpy(waveform)[None], torch.tensor([len(waveform)]))
-    finally:
-        del model.codebooks.assign, model.sample_time_mask
-    return captured["mask"][0], captured["units"]
-
-
 def test_teacher_export_and_the_readme_recipe_give_pretraining_units(pretrained, tmp_path, audio):
     """Follow OUT_DIR/README.md literally (hooks on feed_forward, instance norm, nearest codeword) and
     compare with the assignments DinoSRModel.forward makes in pre-training."""
@@ -160,7 +138,8 @@ def test_teacher_export_and_the_readme_recipe_give_pretraining_units(pretrained,
     export_model(directory, out_dir, encoder="teacher")
     for waveform in audio:
         units = run_readme_recipe(out_dir, waveform)["units"]
-        mask, assigned = pretraining_assignments(model, waveform)
+        mask, assigned = pretraining_assignments(model, [waveform])
+        mask = mask[0]
         assert int(mask.sum()) > 10
         for k in range(2):
             assert units[k].shape == (frames_of(len(waveform)),)

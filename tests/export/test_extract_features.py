@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_module
-from export_fixtures import (frames_of, listing, read_audio, tiny_config, trained_looking_model, write_audio_dir,
-                             write_pretraining_dir)
+from export_fixtures import (frames_of, listing, pretraining_assignments, read_audio, tiny_config,
+                             trained_looking_model, write_audio_dir, write_pretraining_dir)
 
 from dinosr_espnet.export.extraction import data_dir_inputs, extract
 from dinosr_espnet.export.features import FeatureRequest, FeatureRequestError
@@ -35,32 +35,6 @@ def ark_output(setup, tmp_path_factory):
                          "--device", "cpu")
     assert "6 utterances" in process.stdout
     return out_dir
-
-
-def pretraining_assignments(model, waveforms):
-    """(time mask [batch, frame], assignments [K, masked frames]) of one DinoSRModel.forward on a padded batch."""
-    captured = {}
-    original_assign, original_mask = model.codebooks.assign, model.sample_time_mask
-
-    def spy_assign(targets):
-        captured["units"] = original_assign(targets)
-        return captured["units"]
-
-    def spy_mask(*args):
-        captured["mask"] = original_mask(*args)
-        return captured["mask"]
-
-    lengths = torch.tensor([len(waveform) for waveform in waveforms])
-    batch = torch.zeros(len(waveforms), int(lengths.max()))
-    for row, waveform in enumerate(waveforms):
-        batch[row, :len(waveform)] = torch.from_numpy(waveform)
-    model.codebooks.assign, model.sample_time_mask = spy_assign, spy_mask
-    try:
-        with torch.no_grad():
-            model(batch, lengths)
-    finally:
-        del model.codebooks.assign, model.sample_time_mask
-    return captured["mask"], captured["units"]
 
 
 def test_outputs_and_geometry(ark_output):

@@ -97,7 +97,7 @@ def test_random_inits_per_init_options_and_eval_subsets(tmp_path):
     assert "--encoder_conf freeze_finetune_updates=0 --max_epoch 24 --scheduler_conf max_steps=1200" \
         in train_lines["scratch3x"]
     assert "--max_epoch 24" not in train_lines["scratch"] and "freeze_finetune_updates=0" in train_lines["scratch"]
-    assert "pretrained_model=exp/pretrain_dinosr/model.pth --seed_note x" in train_lines["dinosr"]
+    assert "--pretrained_model exp/pretrain_dinosr/model.pth --seed_note x" in train_lines["dinosr"]
     decode_line = next(line for line in result.stdout.splitlines() if "bin.decode" in line)
     assert "--test_sets dump/test_clean\\ dump/train_fit" in decode_line
     bad = run_bash(template_args("--dry_run", "true", "--finetune_init_args", "--max_epoch 3"), cwd=recipe)

@@ -221,8 +221,9 @@ finetune_set_of() {  # Libri-light naming: 100h is train-clean-100
 finetune_dir_of() { echo "exp/finetune_$1_$2_seed$3"; }  # init split seed
 is_random_init() { [[ "$1" == scratch* ]]; }
 finetune_init_args_of() {  # INIT -> the options of its --finetune_init_args entry (empty if none)
-    local entry IFS=';'
-    for entry in ${finetune_init_args}; do
+    local entry entries
+    IFS=';' read -r -a entries <<< "${finetune_init_args}"   # no globbing, unlike an unquoted for-list
+    for entry in "${entries[@]+"${entries[@]}"}"; do
         entry="${entry#"${entry%%[![:space:]]*}"}"
         [ "${entry%%:*}" = "$1" ] && echo "${entry#*:}"
     done
@@ -401,8 +402,8 @@ if run_stage 4; then
                 require_files "fine-tuning from ${init} (run stage 3 first)" "${model}"
                 init_args=(--pretrained_model "${model}")  # a plain path: --encoder_conf would YAML-parse it
             fi
-            # shellcheck disable=SC2207  # the entry is a list of options
-            init_args+=($(finetune_init_args_of "${init}"))
+            split_words init_extra_words "$(finetune_init_args_of "${init}")"
+            init_args+=("${init_extra_words[@]+"${init_extra_words[@]}"}")
             for seed in ${seeds}; do
                 output_dir="$(finetune_dir_of "${init}" "${split}" "${seed}")"
                 is_done "${output_dir}" && continue
