@@ -30,12 +30,13 @@ class InputError(ValueError):
     """A bad input list or audio entry; the message names the file, line or utterance."""
 
 
-def read_waveform(audio: str, utterance: str) -> np.ndarray:
-    """Mono float32 16 kHz samples of one wav.scp value: the project's audio reader, called only here."""
-    from dinosr_espnet.analysis.data_dir import load_waveform
+def read_waveform(audio: str, utterance: str, allow_commands: bool = False) -> np.ndarray:
+    """Mono float32 16 kHz samples of one wav.scp value: the project's audio policy (``data/audio.py``),
+    called only here."""
+    from dinosr_espnet.data.audio import read_wav_scp_value
 
     try:
-        return load_waveform(audio, utterance)
+        return read_wav_scp_value(audio, allow_pipes=allow_commands)
     except (OSError, RuntimeError, ValueError) as error:
         message = str(error).strip()
         if utterance in message:
@@ -45,7 +46,7 @@ def read_waveform(audio: str, utterance: str) -> np.ndarray:
 
 def data_dir_inputs(data_dir: Path) -> Tuple[List[str], Dict[str, str], Dict[str, int]]:
     """(utterance ids in wav.scp order, {utt: audio}, {utt: samples} when known) of a Kaldi data dir."""
-    from dinosr_espnet.decode.datadir import read_data_dir
+    from dinosr_espnet.data.kaldi_data import read_data_dir
 
     directory = read_data_dir(data_dir)  # FileNotFoundError / DataDirError naming file:line
     return directory.utt_ids, directory.wav, directory.num_samples
@@ -82,11 +83,14 @@ def audio_list_inputs(list_file: Path) -> Tuple[List[str], Dict[str, str], Dict[
 
 
 def check_commands(audio: Dict[str, str], allow_commands: bool) -> None:
-    """wav.scp commands (``cmd |``) run a shell: only with the explicit flag."""
+    """wav.scp commands (``cmd |``) run a shell: only with the explicit flag (checked before any model
+    is loaded; the reader refuses them too)."""
+    from dinosr_espnet.data.audio import is_pipe
+
     if allow_commands:
         return
     for utterance, value in audio.items():
-        if value.rstrip().endswith("|"):
+        if is_pipe(value):
             raise InputError(f"utterance '{utterance}': wav.scp entry is a shell command ({value!r}); pass "
                              f"--allow_wav_scp_commands to run it")
 
@@ -180,7 +184,7 @@ def extract(model_dir: Path, out_dir: Path, inputs: Tuple[List[str], Dict[str, s
     cache: Dict[str, np.ndarray] = {}
     for utterance in utterances:  # unknown lengths: read once now, keep for the batch
         if lengths[utterance] is None:
-            cache[utterance] = read_waveform(audio[utterance], utterance)
+            cache[utterance] = read_waveform(audio[utterance], utterance, allow_commands)
             lengths[utterance] = len(cache[utterance])
     batches = length_batches(lengths, utterances, int(max_batch_seconds * sample_rate), max_batch_size)
     num_frames: Dict[str, int] = {}
@@ -189,7 +193,8 @@ def extract(model_dir: Path, out_dir: Path, inputs: Tuple[List[str], Dict[str, s
         done = 0
         for batch in batches:
             waveforms = [cache.pop(utterance, None) for utterance in batch]
-            waveforms = [waveform if waveform is not None else read_waveform(audio[utterance], utterance)
+            waveforms = [waveform if waveform is not None
+                         else read_waveform(audio[utterance], utterance, allow_commands)
                          for utterance, waveform in zip(batch, waveforms)]
             for utterance, waveform in zip(batch, waveforms):
                 if len(waveform) < extractor.geometry.receptive_field:

@@ -61,7 +61,7 @@ def ctc_export(asr_dir, tmp_path_factory):
 def ours(asr_dir, tmp_path_factory):
     """Our greedy transcripts and emissions, through ESPnet (bin.asr_inference and its emissions code)."""
     from dinosr_espnet.bin import asr_inference
-    from dinosr_espnet.decode.datadir import read_data_dir
+    from dinosr_espnet.data.kaldi_data import read_data_dir
     from dinosr_espnet.decode.emissions import compute_emissions, load_asr_model
 
     exp, data = asr_dir

@@ -207,11 +207,11 @@ def test_interrupted_extraction_leaves_nothing(setup, tmp_path, monkeypatch):
     calls = {"count": 0}
     original = extraction.read_waveform
 
-    def failing(audio, utterance):
+    def failing(audio, utterance, allow_commands=False):
         calls["count"] += 1
         if calls["count"] > 3:
             raise extraction.InputError(f"utterance '{utterance}': simulated failure")
-        return original(audio, utterance)
+        return original(audio, utterance, allow_commands)
 
     monkeypatch.setattr(extraction, "read_waveform", failing)
     with pytest.raises(extraction.InputError, match="simulated"):
