@@ -119,7 +119,7 @@ def test_remedies_are_off_by_default_and_validated():
         dinosr_tiny(codebook_reseed_after=-1)
 
 
-def test_model_reseeds_in_training_only_and_logs_how_many():
+def test_model_reseeds_in_training_only_once_per_optimizer_step_and_logs_how_many():
     torch.manual_seed(3)
     model = DinoSRModel(dinosr_tiny(codebook_reseed_after=1, codebook_size=64))
     waveform, lengths = torch.randn(2, 8000), torch.tensor([8000, 8000])
@@ -128,10 +128,15 @@ def test_model_reseeds_in_training_only_and_logs_how_many():
     output = model(waveform, lengths)
     assert output.stats["reseeded_codewords"] == 0.0 and torch.equal(model.codebooks.sums, before)
     model.train()
-    output = model(waveform, lengths)
+    model(waveform, lengths)
+    # the codebooks (and the remedy) move at the optimizer step, not in the forward
+    assert torch.equal(model.codebooks.sums, before) and model.last_reseeded == 0
+    model.on_optimizer_step()
     # 64 codewords, few masked frames per layer: some are unused after one update and get re-seeded
-    assert output.stats["reseeded_codewords"] > 0
+    assert model.last_reseeded > 0
     assert int((model.codebooks.updates_unused == 0).sum()) == model.codebooks.updates_unused.numel()
+    output = model(waveform, lengths)   # the next forward logs the count of the step before it
+    assert output.stats["reseeded_codewords"] == float(model.last_reseeded) > 0
 
 
 def _worker(rank, world_size, init_file, targets, state, out_dir):
