@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from accumulation_fixtures import train
 from conftest import REPO_ROOT
 
 
@@ -30,19 +31,6 @@ def _batches(count: int, batch: int = 2, samples: int = 16000):
             for i in range(count)]
 
 
-def _train_one_epoch(task, args, model, optimizers, batches):
-    from espnet2.train.distributed_utils import DistributedOption
-    from espnet2.train.reporter import Reporter
-
-    reporter = Reporter()
-    reporter.set_epoch(1)
-    with reporter.observe("train") as sub_reporter:
-        task.trainer.train_one_epoch(
-            model=model, iterator=iter(batches), optimizers=optimizers, schedulers=[None], scaler=None,
-            reporter=sub_reporter, summary_writer=None, options=task.trainer.build_options(args),
-            distributed_option=DistributedOption(distributed=False, ngpu=0))
-
-
 def test_accum_grad_two_advances_num_updates_once_per_two_forwards(task, tmp_path):
     args = _args(task, tmp_path, "--accum_grad", "2")
     torch.manual_seed(0)
@@ -51,7 +39,7 @@ def test_accum_grad_two_advances_num_updates_once_per_two_forwards(task, tmp_pat
     teacher_before = {k: v.clone() for k, v in model.ssl.teacher.state_dict().items()}
     forwards = []
     model.register_forward_hook(lambda *_: forwards.append(model.ssl.num_updates))
-    _train_one_epoch(task, args, model, optimizers, _batches(4))
+    train(task, args, model, optimizers, _batches(4))
     assert forwards == [0, 0, 1, 1]
     assert model.ssl.num_updates == 2
     assert any(not torch.equal(teacher_before[k], v) for k, v in model.ssl.teacher.state_dict().items())
@@ -63,11 +51,11 @@ def test_step_skipped_for_non_finite_gradients_does_not_advance(task, tmp_path):
     optimizers = task.build_optimizers(args, model)
     teacher_before = {k: v.clone() for k, v in model.ssl.teacher.state_dict().items()}
     handle = model.ssl.heads[0].weight.register_hook(lambda grad: grad * math.inf)
-    _train_one_epoch(task, args, model, optimizers, _batches(2))  # ESPnet skips both steps
+    train(task, args, model, optimizers, _batches(2))  # ESPnet skips both steps
     assert model.ssl.num_updates == 0
     assert all(torch.equal(teacher_before[k], v) for k, v in model.ssl.teacher.state_dict().items())
     handle.remove()
-    _train_one_epoch(task, args, model, optimizers, _batches(1))
+    train(task, args, model, optimizers, _batches(1))
     assert model.ssl.num_updates == 1
 
 
@@ -129,5 +117,5 @@ def test_data2vec_choice_trains_through_the_same_wrapper(task, tmp_path):
     model = task.build_model(args)
     optimizers = task.build_optimizers(args, model)
     assert type(model.ssl).__name__ == "Data2VecModel" and model.health_monitor.codebook_size is None
-    _train_one_epoch(task, args, model, optimizers, _batches(2))
+    train(task, args, model, optimizers, _batches(2))
     assert model.ssl.num_updates == 2
