@@ -19,6 +19,11 @@ Differences from ``espnet2.tasks.asr.ASRTask`` (everything else, options include
   ``Linear`` helper (xavier-uniform weight, zero bias; dinosr_spec.md section 3), where ESPnet's
   ``CTC`` builds ``ctc_lo`` as a plain ``torch.nn.Linear`` (kaiming-uniform weight, random bias).
   Done for ``encoder: dinosr`` models unless ``--init`` asks for an ESPnet initialisation.
+- ``--encoder_lr_scale S``: the encoder's parameters get ``S x optim_conf.lr`` (two optimizer parameter
+  groups; every scheduler scales both alike), the rest (the CTC output layer) ``optim_conf.lr``. Not in
+  fairseq, which has one lr; for fine-tuning a pre-trained encoder in a few hundred updates, where an lr
+  high enough for a fresh output layer moves the pre-trained Transformer away from what it learned
+  (egs/synth/dinosr1/local/tuning_notes.md). Default 1.0 = one group, as ESPnet.
 """
 from __future__ import annotations
 
@@ -26,7 +31,10 @@ import argparse
 import logging
 import os
 
+from typing import List
+
 import torch
+from espnet2.tasks.abs_task import optim_classes
 from espnet2.tasks.asr import ASRTask
 
 from dinosr_espnet.asr.pretrained import read_pretraining_config
@@ -81,11 +89,37 @@ class DinoSRASRTask(ASRTask):
                            help="pre-training model.pth (config.yaml beside it) that initialises "
                                 "encoder: dinosr; read when fine-tuning starts only, the run's "
                                 "config.yaml records its architecture (default: none = scratch)")
+        group.add_argument("--encoder_lr_scale", type=float, default=1.0,
+                           help="learning rate of the encoder's parameters as a multiple of optim_conf "
+                                "lr; the CTC output layer keeps optim_conf lr (default: 1.0, one lr)")
         add_trust_argument(group)
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace) -> None:
         run_main_worker(super().main_worker, args)
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        scale = float(getattr(args, "encoder_lr_scale", 1.0))
+        if scale == 1.0:
+            return super().build_optimizers(args, model)
+        if not scale > 0.0:
+            raise ValueError(f"--encoder_lr_scale must be > 0, got {scale}")
+        if args.sharded_ddp or args.exclude_weight_decay:
+            raise ValueError("--encoder_lr_scale cannot be combined with --sharded_ddp or --exclude_weight_decay")
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"must be one of {list(optim_classes)}: {args.optim}")
+        if "lr" not in args.optim_conf:
+            raise ValueError("--encoder_lr_scale needs an explicit optim_conf lr")
+        encoder_ids = {id(p) for p in model.encoder.parameters()}
+        encoder = [p for p in model.parameters() if id(p) in encoder_ids]
+        rest = [p for p in model.parameters() if id(p) not in encoder_ids]
+        lr = float(args.optim_conf["lr"])
+        logging.info(f"encoder lr = {scale} x {lr} ({len(encoder)} tensors), "
+                     f"other parameters lr = {lr} ({len(rest)} tensors)")
+        groups = [{"params": encoder, "lr": lr * scale}, {"params": rest}]
+        return [optim_class(groups, **args.optim_conf)]
 
     @classmethod
     def build_model(cls, args: argparse.Namespace):
