@@ -13,10 +13,11 @@ set -euo pipefail
 # Run from this directory (outputs go to ./corpus ./data ./dump ./exp); a dir of symlinks to it works too.
 template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 
-# Demo configs (conf/*_demo.yaml): a 3.5M-parameter DinoSR (stride-20 front end, 4 x 256), 1000
-# pre-training updates of 48 s, 400 fine-tuning updates of 40 s per model. The scratch baseline trains
-# its front end and has no frozen-transformer phase. Times and results: RESULTS.md, which ends with
-# local/tuning_notes.md (the variants tried, measured).
+# Demo configs (conf/*_demo.yaml): a small DinoSR (80-dim log-mel + 2 Conv2d blocks at 50 Hz, 4 pre-LN
+# layers x 256), 1000 pre-training updates of 48 s, 400 fine-tuning updates of 40 s per model. A
+# pre-trained encoder fine-tunes at 0.1 x the CTC layer's lr after 50 updates of the CTC layer alone; the
+# scratch baseline trains everything, front end included, at the full lr from the first update. Times
+# and results: RESULTS.md, which ends with local/tuning_notes.md (the variants tried, measured).
 # RESULTS.md records the command as typed
 export DINOSR_RECIPE_COMMAND="${DINOSR_RECIPE_COMMAND:-$0${*:+ $*}}"
 exec "${template}" \
@@ -27,7 +28,7 @@ exec "${template}" \
     --pretrain_tags dinosr --pretrain_config "conf/pretrain_{tag}_demo.yaml" \
     --finetune_splits 1h --finetune_inits "dinosr scratch" --seeds "1 2" \
     --finetune_config conf/finetune_ctc_demo.yaml \
-    --scratch_args "--encoder_conf freeze_feature_extractor=false --encoder_conf freeze_finetune_updates=0" \
+    --scratch_args "--encoder_conf freeze_feature_extractor=false --encoder_conf freeze_finetune_updates=0 --encoder_lr_scale 1.0" \
     --finetune_init_args "scratch3x: --max_epoch 24 --scheduler_conf max_steps=1200" \
     --decode_config conf/decode_tiny.yaml --lm build --analysis_set dev_clean \
     --results_notes local/tuning_notes.md \
