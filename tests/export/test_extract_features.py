@@ -217,3 +217,18 @@ def test_interrupted_extraction_leaves_nothing(setup, tmp_path, monkeypatch):
     with pytest.raises(extraction.InputError, match="simulated"):
         extract(model_dir, tmp_path / "out", data_dir_inputs(data), FeatureRequest(layers=(1,)), max_batch_size=2)
     assert not (tmp_path / "out").exists() and listing(tmp_path) == []
+
+
+def test_an_allowed_wav_scp_command_is_run_and_gives_the_file_s_features(setup, tmp_path):
+    _, model_dir, data, paths = setup
+    utterance, path = next(iter(paths.items()))
+    piped = tmp_path / "piped"
+    piped.mkdir()
+    (piped / "wav.scp").write_text(f"{utterance} cat {path} |\n")
+    direct, through_command = tmp_path / "direct", tmp_path / "command"
+    run_module("dinosr_espnet.bin.extract_features", str(model_dir), str(direct), "--audio", str(path),
+               "--layers", "2", "--format", "npy", "--quiet")
+    run_module("dinosr_espnet.bin.extract_features", str(model_dir), str(through_command), "--data_dir", str(piped),
+               "--layers", "2", "--format", "npy", "--quiet", "--allow_wav_scp_commands")
+    assert np.array_equal(np.load(through_command / "layer2" / f"{utterance}.npy"),
+                          np.load(direct / "layer2" / f"{utterance}.npy"))
