@@ -130,3 +130,15 @@ def test_pretraining_config_whose_model_is_not_the_tag_is_an_error(tmp_path):
     fixed = run_bash(template_args("--stage", "3", "--stop_stage", "3", "--dry_run", "true",
                                    "--pretrain_tags", "dinosr data2vec"), cwd=recipe)
     assert fixed.returncode == 0, fixed.stderr
+
+
+def test_fine_tuning_on_a_split_stage_2_did_not_format_is_named_before_training(tmp_path):
+    recipe = make_scratch_recipe(tmp_path / "recipe")
+    (recipe / "dump" / "dev_other").mkdir(parents=True)
+    (recipe / "dump" / "dev_other" / "speech_shape").write_text("utt 16000\n")
+    result = run_bash(template_args("--stage", "4", "--stop_stage", "4", "--finetune_inits", "scratch",
+                                    "--finetune_splits", "10m"), cwd=recipe)
+    assert result.returncode != 0
+    assert "fine-tuning on 10m (run stage 2 with this --finetune_splits first)" in result.stderr
+    assert "dump/train_10m/speech_shape" in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert not (recipe / "exp" / "finetune_scratch_10m_seed1").exists()

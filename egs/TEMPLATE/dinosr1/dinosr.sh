@@ -393,6 +393,8 @@ if run_stage 4; then
     log "Stage 4: CTC fine-tuning (splits: ${finetune_splits}; inits: ${finetune_inits}; seeds: ${seeds})"
     for split in ${finetune_splits}; do
         train_set="$(finetune_set_of "${split}")"
+        require_files "fine-tuning on ${split} (run stage 2 with this --finetune_splits first)" \
+            "dump/${train_set}/speech_shape" "dump/${finetune_valid_set}/speech_shape"
         for init in ${finetune_inits}; do
             init_args=()
             if is_random_init "${init}"; then
