@@ -52,6 +52,21 @@ def match_frame_count(utterance: str, phones: Sequence[str], model_frames: int) 
     return min(len(phones), model_frames)
 
 
+def phones_at_model_stride(utterance: str, phones: Sequence[str], stride_samples: int,
+                           window_samples: int = RECEPTIVE_FIELD_SAMPLES) -> List[str]:
+    """An alignment of 20 ms frames resampled to a model whose frames are ``stride_samples`` apart.
+
+    A model with window 400 and stride ``k x 320`` (the log-mel front end at 25 Hz: k = 2) centres frame j
+    on sample ``k 320 j + 200``, the centre of alignment frame ``k j``: its labels are every k-th label,
+    ``ceil(T / k)`` of them, which is also its frame count. Other geometries: AlignmentError.
+    """
+    if window_samples != RECEPTIVE_FIELD_SAMPLES or stride_samples % FRAME_STRIDE_SAMPLES or stride_samples <= 0:
+        raise AlignmentError(
+            f"utterance '{utterance}': frame_phones has one label per {FRAME_STRIDE_SAMPLES} samples; a model with "
+            f"frames {stride_samples} samples apart and a {window_samples}-sample window does not fall on that grid")
+    return list(phones[::stride_samples // FRAME_STRIDE_SAMPLES])
+
+
 def segments_to_frame_phones(segments: Sequence[Tuple[float, float, str]], num_samples: int,
                              sample_rate: int = SAMPLE_RATE) -> List[str]:
     """Label every model frame with the phone of the segment containing the frame centre.

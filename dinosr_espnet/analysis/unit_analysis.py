@@ -8,13 +8,14 @@ pass 2 runs the model again to assign every frame to its nearest centroid.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from dinosr_espnet.analysis.alignments import PHONES_IN_PHONETIC_ORDER, match_frame_count, phones_to_indices
+from dinosr_espnet.analysis.alignments import (PHONES_IN_PHONETIC_ORDER, match_frame_count, phones_at_model_stride,
+                                               phones_to_indices)
 from dinosr_espnet.analysis.data_dir import Utterance, load_waveform
 from dinosr_espnet.analysis.kmeans import assign, fit_kmeans
 from dinosr_espnet.analysis.unit_extraction import UnitExtractor
@@ -50,8 +51,12 @@ def analyze_units(extractor: UnitExtractor, utterances: Sequence[Utterance], lay
     """Every metric for every (unit source, layer); ``layers`` default: all target layers of the model.
 
     Sources: ``codebook``, ``head`` and ``kmeans``; only ``kmeans`` for a model without codebooks (data2vec).
+    The 20 ms alignments are resampled to the model's frame rate (``phones_at_model_stride``).
     """
     layers = list(layers) if layers else list(extractor.layers)
+    window, stride = extractor.model.config.frame_window_and_stride
+    utterances = [replace(utterance, phones=phones_at_model_stride(utterance.utterance, utterance.phones, stride,
+                                                                   window)) for utterance in utterances]
     codebook_indices = extractor.codebook_indices(layers)
     phones = PHONES_IN_PHONETIC_ORDER
     online_sources = ("codebook", "head") if extractor.has_codebooks else ()

@@ -1,8 +1,9 @@
 """Batched layer features and discrete units of a pre-trained DinoSR / data2vec model.
 
-Frame geometry: the CNN's total stride and receptive field (``frame_geometry``; Base and tiny: 320 and
-400 samples at 16 kHz), so 50 frames per second; frame t covers samples [320 t, 320 t + 400) and an
-utterance of N samples has T = (N - 400) // 320 + 1 frames (0 below 400 samples). Every output has T rows.
+Frame geometry: the front end's stride and window (``frame_geometry``; the CNN of Base and tiny: 320 and
+400 samples at 16 kHz, so 50 frames per second; frame t covers samples [320 t, 320 t + 400) and an
+utterance of N samples has T = (N - 400) // 320 + 1 frames, 0 below 400 samples; the demo's log-mel front
+end with ``fbank_time_strides: [2, 2]``: stride 640, 25 Hz). Every output has T rows.
 
 What can be extracted (layers are 1-based Transformer layers, 0 = the Transformer input):
 
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from dinosr_espnet.analysis.unit_extraction import target_layer_numbers
+from dinosr_espnet.nets.config import DinoSRConfig
 from dinosr_espnet.nets.teacher import EMATeacher
 from dinosr_espnet.nets.transformer import TransformerEncoder
 
@@ -40,7 +42,7 @@ class FeatureRequestError(ValueError):
 
 @dataclass(frozen=True)
 class FrameGeometry:
-    stride: int            # samples between frame starts (320)
+    stride: int            # samples between frame starts (CNN: 320)
     receptive_field: int   # samples one frame sees (400)
     sample_rate: int = 16000
 
@@ -55,13 +57,10 @@ class FrameGeometry:
                 "num_frames": f"(N - {self.receptive_field}) // {self.stride} + 1"}
 
 
-def frame_geometry(conv_feature_layers: Sequence[Tuple[int, int, int]]) -> FrameGeometry:
-    """Total stride and receptive field of the CNN blocks ``(channels, kernel, stride)``."""
-    stride, field_size = 1, 1
-    for _, kernel, block_stride in conv_feature_layers:
-        field_size += (kernel - 1) * stride
-        stride *= block_stride
-    return FrameGeometry(stride=stride, receptive_field=field_size)
+def frame_geometry(config: DinoSRConfig) -> FrameGeometry:
+    """Stride and window of the model's front end (``DinoSRConfig.frame_window_and_stride``)."""
+    window, stride = config.frame_window_and_stride
+    return FrameGeometry(stride=stride, receptive_field=window)
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class BatchFeatureExtractor:
         self.request = request
         config = model.config
         self.num_layers = config.encoder_layers
-        self.geometry = frame_geometry(config.conv_feature_layers)
+        self.geometry = frame_geometry(config)
         if request.encoder not in ENCODERS:
             raise FeatureRequestError(f"--encoder must be one of {ENCODERS}, not {request.encoder!r}")
         unknown = [layer for layer in request.layers if not 0 <= layer <= self.num_layers]

@@ -7,7 +7,8 @@ factories; ``from_dict``/``to_dict`` translate to and from YAML-safe dictionarie
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Optional, Tuple
 
-from dinosr_espnet.nets.fbank_frontend import fbank_feature_dim
+from dinosr_espnet.nets.fbank_frontend import fbank_feature_dim, fbank_frame_geometry
+from dinosr_espnet.nets.feature_extractor import receptive_field_and_stride
 
 ConvLayers = Tuple[Tuple[int, int, int], ...]
 FRONTENDS = ("cnn", "fbank")
@@ -129,6 +130,16 @@ class DinoSRConfig:
         if self.frontend == "fbank":
             return fbank_feature_dim(self.fbank_num_mels, self.fbank_channels, len(self.fbank_time_strides))
         return self.conv_feature_layers[-1][0]
+
+    @property
+    def frame_window_and_stride(self) -> Tuple[int, int]:
+        """``(window, stride)`` in samples of the front end: ``(N - window) // stride + 1`` frames for N samples.
+
+        The official CNN and ``fbank_time_strides: [2, 1]``: ``(400, 320)``, 50 Hz; ``[2, 2]``: ``(400, 640)``.
+        """
+        if self.frontend == "fbank":
+            return fbank_frame_geometry(self.fbank_time_strides)
+        return receptive_field_and_stride(self.conv_feature_layers)
 
     @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> "DinoSRConfig":

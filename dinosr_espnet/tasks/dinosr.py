@@ -40,8 +40,6 @@ from espnet2.utils.types import float_or_none
 
 from dinosr_espnet.nets import SSL_MODELS
 from dinosr_espnet.nets.config import DinoSRConfig
-from dinosr_espnet.nets.fbank_frontend import fbank_frame_geometry
-from dinosr_espnet.nets.feature_extractor import receptive_field_and_stride
 from dinosr_espnet.tasks.checkpoint import add_trust_argument, run_main_worker
 from dinosr_espnet.tasks.collate import CropToShortestCollate, crop_bucket_samples
 from dinosr_espnet.tasks.health import TrainingHealthMonitor
@@ -108,9 +106,7 @@ class DinoSRTask(AbsTask):
         config = build_model_config(args.model_conf)
         bucket_frames = getattr(args, "crop_bucket_frames", 0)
         if bucket_frames:
-            geometry = (fbank_frame_geometry(config.fbank_time_strides) if config.frontend == "fbank"
-                        else receptive_field_and_stride(config.conv_feature_layers))
-            crop_multiple, crop_remainder = crop_bucket_samples(*geometry, bucket_frames)
+            crop_multiple, crop_remainder = crop_bucket_samples(*config.frame_window_and_stride, bucket_frames)
         # Standardise whole utterances before cropping (fairseq's order); the model skips its own.
         return CropToShortestCollate(max_sample_size=args.max_sample_size,
                                      min_sample_size=args.min_sample_size, random_crop=train,

@@ -120,3 +120,20 @@ def test_alignment_longer_than_model_output_is_an_error_naming_the_utterance(tin
                                str(tmp_path / "out"), "--kmeans_clusters", "8", "--device", "cpu"])
     assert code == 1
     assert "'spk-0-0001'" in capsys.readouterr().err
+
+
+def test_a_25_hz_log_mel_model_is_analysed_on_every_other_alignment_frame(tiny_setup, tmp_path):
+    _, data_dir, _ = tiny_setup
+    config = dinosr_tiny(frontend="fbank", fbank_num_mels=40, fbank_channels=4, fbank_time_strides=[2, 2])
+    model_dir = tmp_path / "pretrain_fbank"
+    model_dir.mkdir()
+    torch.manual_seed(0)
+    torch.save({f"ssl.{key}": value for key, value in DinoSRModel(config).state_dict().items()}, model_dir / "model.pth")
+    (model_dir / "config.yaml").write_text(yaml.safe_dump({"model": "dinosr", "model_conf": config.to_dict()}))
+    output = tmp_path / "units"
+    assert analyze_units.main(["--model_dir", str(model_dir), "--data_dir", str(data_dir), "--output_dir", str(output),
+                               "--kmeans_clusters", "8", "--device", "cpu"]) == 0
+    units = json.loads((output / "units.json").read_text())
+    # (N - 400) // 640 + 1 model frames for N = 16000, 12800, 14400, 16320 samples
+    assert units["num_frames"] == 25 + 20 + 22 + 25
+    _check_results(units, config, expected_layers=[2, 3])

@@ -4,7 +4,8 @@ import pytest
 from conftest import run_module
 from dinosr_espnet.data.kaldi_data import DataDirError, read_frame_phones
 from dinosr_espnet.analysis.alignments import (
-    AlignmentError, match_frame_count, num_frames, read_textgrid, textgrid_to_frame_phones)
+    AlignmentError, match_frame_count, num_frames, phones_at_model_stride, read_textgrid, segments_to_frame_phones,
+    textgrid_to_frame_phones)
 
 LONG_TEXTGRID = '''File type = "ooTextFile"
 Object class = "TextGrid"
@@ -146,3 +147,22 @@ def test_frame_count_mismatch_of_more_than_one_frame_names_the_utterance():
     assert match_frame_count("u1", ["sil"] * 10, 9) == 9
     with pytest.raises(AlignmentError, match="'u7'.*10 frames.*12"):
         match_frame_count("u7", ["sil"] * 10, 12)
+
+
+def test_alignment_resampled_to_a_25_hz_model_labels_each_model_frame_centre():
+    # Expected labels built directly from the segments at the 25 Hz model's frame centres, 640 j + 200.
+    segments = [(0.0, 0.13, "sil"), (0.13, 0.31, "ah"), (0.31, 0.335, "t"), (0.335, 0.62, "iy")]
+    samples = 16000 * 62 // 100 + 333
+    phones_50_hz = segments_to_frame_phones(segments, samples)
+    expected = []
+    for frame in range((samples - 400) // 640 + 1):
+        centre = (640 * frame + 200) / 16000
+        expected.append(next((phone for start, end, phone in segments if start <= centre < end), "sil"))
+    assert phones_at_model_stride("u", phones_50_hz, 640) == expected
+    assert phones_at_model_stride("u", phones_50_hz, 320) == phones_50_hz
+
+
+@pytest.mark.parametrize("stride, window", [(480, 400), (640, 1040), (0, 400)])
+def test_alignment_cannot_be_resampled_to_an_off_grid_model(stride, window):
+    with pytest.raises(AlignmentError, match="'u'.*does not fall on that grid"):
+        phones_at_model_stride("u", ["sil"] * 10, stride, window)

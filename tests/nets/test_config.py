@@ -1,7 +1,9 @@
 import pytest
+import torch
 import yaml
 
 from dinosr_espnet.nets.config import DinoSRConfig, config_help, dinosr_base, dinosr_tiny
+from dinosr_espnet.nets.speech_encoder import build_front_end
 
 
 def test_base_defaults_are_the_official_base_yaml_values():
@@ -47,3 +49,16 @@ def test_base_regularisation_and_masking_defaults_are_the_spec_values():
         assert config.required_seq_len_multiple == 2
         assert config.mask_min_masks == 1
         assert config.require_same_masks is True
+
+
+@pytest.mark.parametrize("overrides", [{}, {"frontend": "fbank", "fbank_time_strides": [2, 1]},
+                                       {"frontend": "fbank", "fbank_time_strides": [2, 2]}])
+def test_frame_window_and_stride_predict_the_front_end_frame_count(overrides):
+    config = dinosr_tiny(fbank_num_mels=40, fbank_channels=2, **overrides)
+    window, stride = config.frame_window_and_stride
+    front_end = build_front_end(config).eval()
+    for samples in (window, window + stride - 1, window + stride, 7 * stride + window + 3):
+        with torch.no_grad():
+            frames = front_end(torch.randn(1, samples)).shape[1]
+        assert frames == (samples - window) // stride + 1, (samples, window, stride)
+    assert stride == {(): 320, (2, 1): 320, (2, 2): 640}[tuple(overrides.get("fbank_time_strides", ()))]
