@@ -16,6 +16,7 @@ SECTION_RUNNERS = {  # section -> (module in dinosr_espnet.benchmark, function)
     "codebook": ("training_section", "run_training_section"),
     "data": ("data_section", "run_data_section"),
     "decode": ("decode_section", "run_decode_section"),
+    "config": ("config_section", "run_config_section"),
 }
 
 

@@ -5,7 +5,8 @@ from typing import Optional, Tuple
 
 import torch
 
-SECTIONS = ("model", "codebook", "data", "decode")
+SECTIONS = ("model", "codebook", "data", "decode")   # the default run
+OPTIONAL_SECTIONS = ("config",)                        # only when named in --sections
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -29,6 +30,8 @@ class BenchmarkSettings:
     compile: bool = False  # also time every model step compiled (config compile: true) beside eager
     compile_backend: str = "inductor"
     compile_mode: Optional[str] = None
+    model_config: str = "conf/pretrain_dinosr_demo.yaml"  # section "config": the YAML whose step is timed
+    config_variants: Tuple[str, ...] = ()  # section "config": NAME:key=value;... overrides of its model_conf
 
     @property
     def torch_device(self) -> torch.device:
@@ -56,4 +59,5 @@ class BenchmarkSettings:
         values = asdict(self)
         values["sections"] = ",".join(self.sections)
         values["decode_beams"] = ",".join(map(str, self.decode_beams))
+        values["config_variants"] = list(self.config_variants)
         return values

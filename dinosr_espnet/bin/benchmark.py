@@ -10,6 +10,8 @@ Sections (``--sections``, comma-separated):
             length-sorted against random batches.
   decode    real-time factor of greedy and lexicon + KenLM 4-gram decoding at several beams on
             synthetic emissions of known transcripts.
+  config    (only when named) the full pre-training step of --model_config's model against each
+            --config_variant of it (fields replaced), as time ratios; e.g. the demo's frame rate and dropout.
 
 Every figure is a median over ``--repeats`` after ``--warmup``. Output: a markdown table on
 stdout and, with ``--output_json``, the same figures as JSON.
@@ -19,6 +21,8 @@ Examples:
   python -m dinosr_espnet.bin.benchmark --smallest --output_json /tmp/bench.json
   python -m dinosr_espnet.bin.benchmark --device cuda --dtype bf16 --batch_size 8 --seconds 15
   python -m dinosr_espnet.bin.benchmark --sections model,codebook --compile     # eager vs compiled
+  python -m dinosr_espnet.bin.benchmark --sections config --batch_size 8 --seconds 6 \
+      --config_variant '50hz:fbank_time_strides=[2, 1];mask_length=10'
 """
 import argparse
 import sys
@@ -29,7 +33,7 @@ from typing import List, Optional
 import torch
 
 from dinosr_espnet.atomic_files import atomic_write_text
-from dinosr_espnet.benchmark.settings import DTYPES, SECTIONS, BenchmarkSettings
+from dinosr_espnet.benchmark.settings import DTYPES, OPTIONAL_SECTIONS, SECTIONS, BenchmarkSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=defaults.repeats,
                         help="timed runs; figures are their median (default: %(default)s)")
     parser.add_argument("--sections", default=",".join(defaults.sections),
-                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+                        help=f"comma-separated subset of {','.join(SECTIONS + OPTIONAL_SECTIONS)} "
+                             f"(default: {','.join(SECTIONS)})")
     parser.add_argument("--smallest", action="store_true",
                         help="smoke-test sizes: dinosr_tiny(), 1 repeat, tiny data and decoding sets")
     parser.add_argument("--threads", type=int, default=None,
@@ -76,15 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile_mode", default=defaults.compile_mode,
                         help="torch.compile mode of --compile, e.g. max-autotune-no-cudagraphs, "
                              "reduce-overhead (CUDA graphs) (default: torch's default)")
+    parser.add_argument("--model_config", default=defaults.model_config,
+                        help="config section: pre-training YAML whose training step is timed (default: %(default)s)")
+    parser.add_argument("--config_variant", action="append", default=[], metavar="NAME:key=value;...",
+                        help="config section: the same model_conf with these fields replaced (YAML values), timed "
+                             "beside it and reported as a ratio; repeatable")
     parser.add_argument("--output_json", type=Path, default=None, help="also write the figures as JSON here")
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchmarkSettings:
     sections = tuple(section.strip() for section in args.sections.split(",") if section.strip())
-    unknown = [section for section in sections if section not in SECTIONS]
+    unknown = [section for section in sections if section not in SECTIONS + OPTIONAL_SECTIONS]
     if unknown:
-        raise SystemExit(f"--sections: unknown {unknown}; choose from {','.join(SECTIONS)}")
+        raise SystemExit(f"--sections: unknown {unknown}; choose from {','.join(SECTIONS + OPTIONAL_SECTIONS)}")
     settings = BenchmarkSettings(
         device=args.device, dtype=args.dtype, batch_size=args.batch_size, seconds=args.seconds,
         warmup=args.warmup, repeats=args.repeats, sections=sections, smallest=args.smallest,
@@ -92,7 +102,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchmarkSettings:
         decode_utterances=args.decode_utterances,
         decode_beams=tuple(int(beam) for beam in args.decode_beams.split(",") if beam.strip()),
         kenlm_bin=args.kenlm_bin, seed=args.seed, compile=args.compile, compile_backend=args.compile_backend,
-        compile_mode=args.compile_mode)
+        compile_mode=args.compile_mode, model_config=args.model_config,
+        config_variants=tuple(args.config_variant))
     if args.smallest:  # sizes for a smoke test: every figure, none of them meaningful
         settings.batch_size, settings.seconds = min(settings.batch_size, 2), min(settings.seconds, 2.0)
         settings.warmup, settings.repeats = 1, 1
@@ -105,13 +116,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = settings_from_args(args)
+    from dinosr_espnet.benchmark.config_section import ConfigVariantError
     from dinosr_espnet.benchmark.report import to_json, to_markdown
     from dinosr_espnet.benchmark.runner import run_benchmark
 
     start = time.perf_counter()
     log = lambda message: print(f"[benchmark {time.perf_counter() - start:6.1f} s] {message}",  # noqa: E731
                                 file=sys.stderr, flush=True)
-    environment, sections = run_benchmark(settings, log)
+    try:
+        environment, sections = run_benchmark(settings, log)
+    except ConfigVariantError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     environment["wall_seconds"] = round(time.perf_counter() - start, 1)
     environment["date_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     print(to_markdown(environment, settings.to_dict(), sections))
