@@ -48,7 +48,7 @@ def write_markdown(analysis: UnitAnalysis, path: Path, header: Dict) -> None:
     text = [f"# Unit discovery: {header.get('model_dir')}", "",
             f"- weights: {weights}",
             f"- data: {header.get('data_dir')}, {analysis.num_utterances} utterances, {analysis.num_frames} frames "
-            f"(20 ms) with phone labels (ARPAbet-39 + sil)",
+            f"(the model's frames; 20 ms alignments resampled to them) with phone labels (ARPAbet-39 + sil)",
             "- metrics (HuBERT sec. IV-F): phone purity = E_unit[max_phone p(phone|unit)], cluster purity = "
             "E_phone[max_unit p(unit|phone)], PNMI = I(phone; unit) / H(phone), code perplexity = exp(H(unit))",
             *[f"- {SOURCE_TITLES[source]}: {description}" for source, description in SOURCE_DESCRIPTIONS.items()],

@@ -15,7 +15,8 @@ Outputs in OUT_DIR (complete or absent: written beside it, renamed at the end):
   head_units_layer<l>       argmax of the student's prediction head for that codebook, [frame] int32
 as <name>.ark + <name>.scp (--format ark, read with kaldiio.load_scp) or <name>/<utt>.npy (--format npy),
 plus utt2num_frames and extraction.json.
-Frames: 50 Hz; frame t covers samples [320 t, 320 t + 400) at 16 kHz; T = (N - 400) // 320 + 1.
+Frames of the official CNN: 50 Hz; frame t covers samples [320 t, 320 t + 400) at 16 kHz; T = (N - 400) // 320 + 1
+(the demo's log-mel front end, time strides 2, 2: 25 Hz, stride 640); extraction.json records the geometry.
 Utterances are batched by length; padding does not change any output.
 """
 import argparse

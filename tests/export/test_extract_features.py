@@ -232,3 +232,16 @@ def test_an_allowed_wav_scp_command_is_run_and_gives_the_file_s_features(setup, 
                "--layers", "2", "--format", "npy", "--quiet", "--allow_wav_scp_commands")
     assert np.array_equal(np.load(through_command / "layer2" / f"{utterance}.npy"),
                           np.load(direct / "layer2" / f"{utterance}.npy"))
+
+
+def test_a_25_hz_log_mel_model_reports_its_own_frame_geometry(setup, tmp_path):
+    _, _, data, _ = setup
+    config = tiny_config().replace(frontend="fbank", fbank_num_mels=40, fbank_channels=4, fbank_time_strides=[2, 2])
+    model_dir = write_pretraining_dir(tmp_path / "pretrain_fbank", trained_looking_model(config, seed=2))
+    out_dir = tmp_path / "features"
+    run_module("dinosr_espnet.bin.extract_features", str(model_dir), str(out_dir), "--data_dir", str(data),
+               "--layers", "1", "--device", "cpu")
+    geometry = json.loads((out_dir / "extraction.json").read_text())["frame_geometry"]
+    assert (geometry["frame_rate_hz"], geometry["stride_samples"], geometry["receptive_field_samples"]) == (25.0, 640, 400)
+    frames = [int(line.split()[1]) for line in (out_dir / "utt2num_frames").read_text().splitlines()]
+    assert frames == [(n - 400) // 640 + 1 for n in LENGTHS]

@@ -13,8 +13,8 @@ set -euo pipefail
 # Run from this directory (outputs go to ./corpus ./data ./dump ./exp); a dir of symlinks to it works too.
 template="$(dirname "$(readlink -f "$0")")/../../TEMPLATE/dinosr1/dinosr.sh"
 
-# Demo configs (conf/*_demo.yaml): a small DinoSR (80-dim log-mel + 2 Conv2d blocks at 50 Hz, 4 pre-LN
-# layers x 256), 1000 pre-training updates of 48 s, 400 fine-tuning updates of 40 s per model. A
+# Demo configs (conf/*_demo.yaml): a small DinoSR (80-dim log-mel + 2 Conv2d blocks to 25 Hz, 4 pre-LN
+# layers x 256, no dropout), 1000 pre-training updates of 48 s, 400 fine-tuning updates of 40 s per model. A
 # pre-trained encoder fine-tunes at 0.1 x the CTC layer's lr after 50 updates of the CTC layer alone; the
 # scratch baseline trains everything, front end included, at the full lr from the first update. Times
 # and results: RESULTS.md, which ends with local/tuning_notes.md (the variants tried, measured).
