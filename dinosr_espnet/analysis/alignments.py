@@ -2,9 +2,10 @@
 ``data.kaldi_data``), and matching them to the model's frames.
 
 ``frame_phones`` (docs/INTERFACES.md section 3): one line per utterance,
-``<utt-id> <phone_1> ... <phone_T>``, one phone per 20 ms frame of the model, T = (N-400)//320 + 1 for N
-samples at 16 kHz. Frame i covers samples [320 i, 320 i + 400) and is labelled with the phone at its
-centre, sample 320 i + 200. Phones are ARPAbet-39 in lower case without stress, plus ``sil``.
+``<utt-id> <phone_1> ... <phone_T>``, one phone per 20 ms frame (the official CNN's), T = (N-400)//320 + 1
+for N samples at 16 kHz. Frame i covers samples [320 i, 320 i + 400) and is labelled with the phone at its
+centre, sample 320 i + 200. Phones are ARPAbet-39 in lower case without stress, plus ``sil``. A model
+with frames k x 320 samples apart is labelled with every k-th phone (``phones_at_model_stride``).
 """
 from __future__ import annotations
 
