@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 import torch
 import yaml
 
-from dinosr_espnet.benchmark.model_section import add_flops_and_memory, add_throughputs, time_with_matmul
+from dinosr_espnet.benchmark.model_section import add_flops_and_memory, add_throughputs, make_batch, time_with_matmul
 from dinosr_espnet.benchmark.report import SectionResult
 from dinosr_espnet.benchmark.settings import BenchmarkSettings
 from dinosr_espnet.benchmark.training_section import dinosr_step_callable
@@ -87,23 +87,17 @@ def build_models(settings: BenchmarkSettings) -> List[Tuple[str, torch.nn.Module
 
 def run_config_section(settings: BenchmarkSettings, log) -> SectionResult:
     result = SectionResult("config")
-    device = settings.torch_device
-    generator = torch.Generator().manual_seed(settings.seed)
-    samples = int(round(settings.seconds * 16000))
-    waveform = torch.randn(settings.batch_size, samples, generator=generator).to(device)
-    lengths = torch.full((settings.batch_size,), samples, dtype=torch.long, device=device)
-    batch = type("Batch", (), {"waveform": waveform, "lengths": lengths})()
     models = build_models(settings)
+    config_model = models[0][1]
+    batch = make_batch(config_model.config, config_model.student, settings)   # the DinoSR step masks by itself
     callables = {name: dinosr_step_callable(model, batch, settings) for name, model in models}
     for name, model in models:
-        window, stride = model.config.frame_window_and_stride
-        result.messages.append(f"{name}: {settings.model_config} "
-                               f"{'' if name == CONFIG_STEP else 'with ' + name[len('variant_'):-len('_train_step')]}"
-                               f" ({16000 / stride:g} Hz frames)")
+        stride = model.config.frame_window_and_stride[1]
+        result.messages.append(f"{name}: {16000 / stride:g} Hz frames")
     timings = time_with_matmul("config", callables, settings, log,
                                f" ({settings.warmup} warm-up, {settings.repeats} repeats, interleaved)",
                                memory_of=list(callables))
-    add_throughputs(result, timings, float(lengths.sum()) / 16000.0)
+    add_throughputs(result, timings, batch.audio_seconds)
     reference = timings[CONFIG_STEP]
     for name, _ in models[1:]:
         result.add(f"{name}_time_ratio_over_config", timings[name].median_seconds / reference.median_seconds, "x",
